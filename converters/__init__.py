@@ -1,0 +1,1 @@
+"""snn.converters: trained ANNs (torch, ONNX, NIR) -> SpikingNetwork."""
