@@ -1,1 +1,140 @@
-"""snn.converters: trained ANNs (torch, ONNX, NIR) -> SpikingNetwork."""
+"""snn.converters: trained ANNs (torch, ONNX) -> SpikingNetwork.
+
+    from snn.converters import convert
+    net = convert("model.onnx", calib_images, pixel_scale=1.0)
+
+Pipeline: import (``onnx_import`` / ``torch_import``) -> ``AnnGraph`` -> fold BatchNorm and
+tidy ReLUs (``fold``) -> data-based normalisation on the calibration frames
+(``normalise``) -> ``snn.network.SpikingNetwork``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn.converters.graph import AnnGraph, forward
+from snn.errors import ConversionError
+from snn.network import SpikingNetwork
+
+__all__ = ["convert", "import_model", "ann_predict", "AnnGraph"]
+
+
+def _frame_shape(calib: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.asarray(calib).shape[1:])
+
+
+def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
+                 input_layout: str | None = None) -> AnnGraph:
+    """Read a model (``.onnx`` path, torch file path, ``torch.nn.Module``, ``onnx.ModelProto``
+    or an AnnGraph) into an AnnGraph with BatchNorm still unfolded."""
+    if isinstance(model_or_path, AnnGraph):
+        return model_or_path
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = Path(model_or_path)
+        if path.suffix.lower() == ".onnx":
+            from snn.converters.onnx_import import import_onnx
+            return import_onnx(path, input_layout, frame_shape)
+        if path.suffix.lower() in (".pt", ".pth", ".pkl", ".torch"):
+            from snn.converters.torch_import import import_torch, load_torch
+            return import_torch(load_torch(path), frame_shape, str(path))
+        if path.suffix.lower() == ".npz":
+            raise ConversionError(f"{path}: a .npz is not a trained ANN (is it already a "
+                                  "spiking network? then use it with `snn eval` directly)")
+        raise ConversionError(f"{path}: unknown model file type {path.suffix!r}; give a .onnx "
+                              "file or a torch file (.pt/.pth from torch.save(model))")
+    kind = type(model_or_path).__module__
+    if kind.startswith("onnx"):
+        from snn.converters.onnx_import import import_onnx
+        return import_onnx(model_or_path, input_layout, frame_shape)
+    try:
+        import torch
+        if isinstance(model_or_path, torch.nn.Module):
+            from snn.converters.torch_import import import_torch
+            return import_torch(model_or_path, frame_shape)
+    except ImportError:  # pragma: no cover
+        pass
+    raise ConversionError(f"cannot convert a {type(model_or_path).__name__}; give a .onnx path, "
+                          "a torch file path, a torch.nn.Module or an onnx.ModelProto")
+
+
+def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float = 1 / 255,
+            normalisation: str = "percentile", percentile: float = 99.99,
+            channel_wise: bool = False, maxpool: str = "gate", avgpool: str = "spiking",
+            v_init: float = 0.0, input_layout: str | None = None,
+            encoding: str = "current", decode: str = "potential",
+            readout_percentile: float | None = None) -> SpikingNetwork:
+    """Convert a trained ANN into a SpikingNetwork.
+
+    calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation.
+    pixel_scale: the model's input is ``pixel * pixel_scale`` (1/255 for most torch models,
+        1 for models that take raw pixels).
+    normalisation: "percentile" (``percentile`` of the positive activations) or "max".
+    channel_wise: one scale per output channel instead of one per layer.
+    maxpool: "gate" (rate-gated spiking max pool) or "avg" (replace by average pooling:
+        changes the model; only when asked).
+    avgpool: "spiking" (IF neurons, threshold 1) or "linear" (pass-through mean).
+    v_init: initial membrane as a fraction of the threshold (0: as the cores; 0.5 halves the
+        rounding error, Bu et al. 2022).
+    encoding: stored in meta as the default encoding for simulation.
+    decode: stored in meta: "potential" (argmax of the readout's integrated input; measured
+        better) or "count" (argmax of readout spike counts). Both are always reported.
+    readout_percentile: readout scale from this percentile of the per-frame top logit
+        (sharper spike-count decoding); None: as the hidden layers.
+    """
+    from snn.converters.fold import fold_batchnorm, simplify
+    from snn.converters.normalise import build_network
+
+    if normalisation not in ("percentile", "max"):
+        raise ConversionError(f"normalisation must be 'percentile' or 'max', got "
+                              f"{normalisation!r}")
+    calib = np.asarray(calib_images)
+    if calib.ndim < 2 or len(calib) == 0:
+        raise ConversionError("calibration images must be a non-empty array [N, C, H, W]")
+    if not np.isfinite(calib.astype(np.float64)).all():
+        raise ConversionError("calibration images hold NaN or inf values")
+    graph = import_model(model_or_path, _frame_shape(calib), input_layout=input_layout)
+    graph = simplify(fold_batchnorm(graph))
+    x = calib.astype(np.float32) * np.float32(pixel_scale)
+    pct = 100.0 if normalisation == "max" else float(percentile)
+    source = str(model_or_path) if isinstance(model_or_path, (str, os.PathLike)) \
+        else type(model_or_path).__name__
+    return build_network(graph, x, pixel_scale=pixel_scale, percentile=pct,
+                         channel_wise=channel_wise, maxpool=maxpool, avgpool=avgpool,
+                         v_init=v_init, decode=decode,
+                         readout_percentile=readout_percentile,
+                         meta={"source": source, "encoding": encoding,
+                               "calibration_frames": int(len(calib))})
+
+
+def ann_predict(model_or_path: Any, images: np.ndarray, *, pixel_scale: float = 1 / 255,
+                input_layout: str | None = None) -> np.ndarray:
+    """The source ANN's class scores for raw 0..255 frames: onnxruntime for ``.onnx`` files,
+    torch for torch models (eval mode), else the imported graph's numpy forward pass."""
+    x = np.asarray(images, np.float32) * np.float32(pixel_scale)
+    if isinstance(model_or_path, (str, os.PathLike)) and \
+            Path(model_or_path).suffix.lower() == ".onnx":
+        from snn.converters.onnx_import import onnx_predict
+        return onnx_predict(model_or_path, x, input_layout)
+    module = model_or_path
+    if isinstance(model_or_path, (str, os.PathLike)) and Path(model_or_path).suffix.lower() in (
+            ".pt", ".pth", ".pkl", ".torch"):
+        from snn.converters.torch_import import load_torch
+        module = load_torch(model_or_path)
+    try:
+        import torch
+        if isinstance(module, torch.nn.Module):
+            module.eval()
+            outs = []
+            with torch.no_grad():
+                for s in range(0, len(x), 500):
+                    outs.append(module(torch.from_numpy(x[s:s + 500])).numpy())
+            return np.concatenate(outs)
+    except ImportError:  # pragma: no cover
+        pass
+    graph = import_model(module, _frame_shape(images), input_layout=input_layout)
+    last = graph.nodes[-1].name
+    return forward(graph, x, keep={last})[last]

@@ -14,3 +14,4 @@ from snn.errors import (  # noqa: F401
     SnnError,
     UnsupportedOpError,
 )
+from snn.report import Report  # noqa: E402,F401  (energy helper: snn.Report)

@@ -1,0 +1,569 @@
+"""Compile a SpikingNetwork onto TrueNorth-like cores (DESIGN §4): the public entry points.
+
+``compile(network, spec)`` folds pass-through layers (``snn.cores.fold``), quantises
+weights, thresholds and biases to integers (``snn.cores.quantise``), lowers layers to sparse
+integer rows (``snn.cores.lower``), tiles them onto cores (``snn.cores.tiling``) - with
+partial sums and relay neurons where a neuron's fan-in does not fit one core, and copies
+("splitters") of neurons whose spikes several axons need - and writes the result as a
+``CoreProgram`` carrying everything ``snn eval`` needs (docs/formats.md).
+
+Timing: external inputs of ideal tick t reach the first layer at core tick t; every hop
+(layer to layer, relay to summing neuron) takes one tick, and a layer whose inputs come
+through relays starts one tick later. ``latency_ticks`` (stored) is the readout's offset: a
+run of T ideal ticks takes ``T + latency_ticks`` core ticks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snn.cores.fold import fold_network
+from snn.cores.lower import Stage, lower
+from snn.cores.program import RESET_LINEAR, CoreProgram
+from snn.cores.quantise import LayerQuant, quantise_network
+from snn.cores.spec import CoreSpec
+from snn.cores.tiling import conv_orders, greedy, partition_blocks, unit_cost
+from snn.errors import CompileError, ConfigError
+from snn.network import SpikingNetwork
+
+RELAY_FRACTION = 1.0  # relay threshold = this fraction of the summing neuron's threshold
+ROLE_DIRECT, ROLE_PARTIAL, ROLE_SUM = 0, 1, 2
+ROLE_NAMES = {ROLE_DIRECT: "direct", ROLE_PARTIAL: "partial", ROLE_SUM: "sum"}
+
+__all__ = ["compile", "compile_network", "Compiled", "encode_frames", "layer_table"]
+
+
+# ---------------------------------------------------------------------------------------------
+# program under construction
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Build:
+    spec: CoreSpec
+    core_stage: list[int] = field(default_factory=list)
+    core_role: list[int] = field(default_factory=list)
+    axon_type: list[np.ndarray] = field(default_factory=list)
+    syn: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
+    neu: list[dict[str, np.ndarray]] = field(default_factory=list)
+    needs: list[np.ndarray] = field(default_factory=list)  # [m, 4]: g, core, axon, tick
+
+    def new_core(self, stage: int, role: int) -> int:
+        self.core_stage.append(stage)
+        self.core_role.append(role)
+        self.axon_type.append(np.zeros(self.spec.axons, np.uint8))
+        return len(self.core_stage) - 1
+
+    def take_needs(self, lo: int, hi: int) -> np.ndarray:
+        """All recorded consumers (g, core, axon, tick) of global sources lo..hi-1, sorted."""
+        if not self.needs:
+            return np.zeros((0, 4), np.int64)
+        allx = np.concatenate(self.needs)
+        sel = (allx[:, 0] >= lo) & (allx[:, 0] < hi)
+        self.needs = [allx[~sel]]
+        out = allx[sel]
+        return out[np.lexsort((out[:, 2], out[:, 1], out[:, 0]))]
+
+
+def _place_inputs(b: _Build, core: int, uptr: np.ndarray, ucols: np.ndarray,
+                  umasks: np.ndarray, units: np.ndarray, slot_start: np.ndarray,
+                  slot_count: np.ndarray, k: int, tick: int) -> None:
+    """Axons for the sources of ``units`` on ``core`` and the synapses to their neurons:
+    unit i owns neuron slots ``slot_start[i] .. slot_start[i] + slot_count[i] - 1``, each
+    with all of the unit's synapses."""
+    lens = uptr[units + 1] - uptr[units]
+    idx = np.repeat(uptr[units] - np.cumsum(lens) + lens, lens) + np.arange(lens.sum())
+    unit_of = np.repeat(np.arange(len(units)), lens)
+    c, m = ucols[idx], umasks[idx].astype(np.int64)
+    uniq, inv = np.unique(c, return_inverse=True)
+    orm = np.zeros(len(uniq), np.int64)
+    np.bitwise_or.at(orm, inv, m)
+    bits = (orm[:, None] >> np.arange(k)[None, :]) & 1  # [U, k]
+    ax = (np.cumsum(bits.reshape(-1)) - 1).reshape(bits.shape)
+    if int(bits.sum()) > b.spec.axons:
+        raise CompileError(f"internal: core {core} needs {int(bits.sum())} axons")
+    su, st = np.nonzero(bits)
+    b.axon_type[core][ax[su, st]] = st.astype(np.uint8)
+    b.needs.append(np.stack([uniq[su], np.full(len(su), core), ax[su, st],
+                             np.full(len(su), tick)], axis=1).astype(np.int64))
+    eb = (m[:, None] >> np.arange(k)[None, :]) & 1
+    ee, et = np.nonzero(eb)
+    axon = ax[inv[ee], et]
+    uu = unit_of[ee]
+    rep = slot_count[uu]
+    axon_r = np.repeat(axon, rep)
+    within = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+    slot_r = np.repeat(slot_start[uu], rep) + within
+    b.syn.append((core, axon_r, slot_r))
+
+
+def _add_neurons(b: _Build, core: int, n: int, **params: np.ndarray) -> None:
+    d = {"core": np.full(n, core, np.int64), "slot": np.arange(n, dtype=np.int64)}
+    for key, v in params.items():
+        v = np.asarray(v)
+        if v.shape[:1] != (n,):
+            raise CompileError(f"internal: {key} has {v.shape}, {n} neurons")
+        d[key] = v
+    b.neu.append(d)
+
+
+# ---------------------------------------------------------------------------------------------
+# stage mapping
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class StageStats:
+    name: str
+    role_cores: dict[str, int]
+    neurons: int  # logical neurons mapped (dead ones skipped)
+    dead: int  # neurons nobody reads (not mapped)
+    splitters: int  # extra copies
+    relays: int
+    blocks: int  # input blocks per neuron (1 = no fan-in split)
+    weight_bits: int
+    exact: bool
+    input_tick: int
+    output_tick: int
+
+
+def _stage_targets(b: _Build, st: Stage, out_tick: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consumers of the stage's neurons, sorted, and copies per neuron."""
+    needs = b.take_needs(st.base, st.base + st.n)
+    copies = np.bincount(needs[:, 0] - st.base, minlength=st.n).astype(np.int64)
+    if needs.size:
+        delay = needs[:, 3] - out_tick
+        if delay.min() < b.spec.delay_min or delay.max() > b.spec.delay_max:
+            raise CompileError(f"layer {st.name!r}: its spikes must arrive after "
+                               f"{int(delay.max())} ticks, the spec's delays are "
+                               f"{b.spec.delay_min}..{b.spec.delay_max}")
+        needs = needs.copy()
+        needs[:, 3] = delay
+    return needs, copies
+
+
+def _best_groups(st: Stage, uptr: np.ndarray, ucols: np.ndarray, umasks: np.ndarray,
+                 cost: np.ndarray, spec: CoreSpec, n_global: int, conv_rows: bool
+                 ) -> list[np.ndarray]:
+    orders = (conv_orders(st.n, st.shape) if conv_rows else [np.arange(len(uptr) - 1)])
+    best = None
+    for order in orders:
+        g = greedy(uptr, ucols, umasks, order, cost, spec.axons, spec.neurons, n_global)
+        if best is None or len(g) < len(best):
+            best = g
+    return best or []
+
+
+def _neuron_params(st: Stage, rows: np.ndarray) -> dict[str, np.ndarray]:
+    w = np.zeros((len(rows), 4), np.int64)
+    w[:, :st.quant.bits] = st.tw[rows]
+    return {"weight": w, "leak": st.leak[rows], "threshold": st.thr[rows]}
+
+
+def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
+                big: int) -> StageStats:
+    needs, copies = _stage_targets(b, st, in_tick)
+    cost = np.ones(st.n, np.int64) if st.readout else copies
+    if cost.max(initial=0) > b.spec.neurons:
+        raise CompileError(f"layer {st.name!r}: a neuron is read by {int(cost.max())} axons, "
+                           f"more than the {b.spec.neurons} copies a core can hold")
+    groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv)
+    start = np.concatenate([[0], np.cumsum(copies)])
+    for rows in groups:
+        core = b.new_core(st.index, ROLE_DIRECT)
+        cnt = cost[rows]
+        nxt = int(cnt.sum())
+        _place_inputs(b, core, st.row_ptr, st.cols, masks, rows, np.cumsum(cnt) - cnt, cnt,
+                      st.quant.bits, in_tick)
+        rep = cost[rows]
+        p = _neuron_params(st, np.repeat(rows, rep))
+        if st.readout:
+            tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
+            out = rows
+        else:
+            sel = np.concatenate([np.arange(start[r], start[r + 1]) for r in rows])
+            tc, ta, dl = needs[sel, 1], needs[sel, 2], needs[sel, 3]
+            out = np.full(len(sel), -1)
+        _add_neurons(b, core, nxt, **p, neg_threshold=np.full(nxt, big),
+                     target_core=tc, target_axon=ta, delay=dl, output_index=out,
+                     unit=np.repeat(rows, rep))
+    return StageStats(st.name, {"direct": len(groups)}, int((cost > 0).sum()),
+                      int((cost == 0).sum()), int(np.maximum(copies - 1, 0).sum()), 0, 1,
+                      st.quant.bits, st.quant.exact, in_tick, in_tick)
+
+
+def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
+               big: int, relay_fraction: float) -> StageStats:
+    out_tick = in_tick + 1
+    needs, copies = _stage_targets(b, st, out_tick)
+    cost = np.ones(st.n, np.int64) if st.readout else copies
+    if cost.max(initial=0) > b.spec.neurons:
+        raise CompileError(f"layer {st.name!r}: a neuron is read by {int(cost.max())} axons, "
+                           f"more than the {b.spec.neurons} copies a core can hold")
+    lq = st.quant
+    spec = b.spec
+    live = cost > 0
+    best = None
+    for frac in (1.0, 0.5, 0.25):
+        limit = max(int(spec.axons * frac), 4 * lq.bits)
+        block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
+        plan = _split_plan(st, masks, block, cost, spec, n_global)
+        if best is None or plan["n_cores"] < best["n_cores"]:
+            best = plan
+    plan = best
+    # relay threshold: relay_fraction x the neuron's threshold, but no more than the
+    # largest partial sum one tick can bring (then a relay never lags); the summing
+    # neuron's relay weights in the same units where they fit the spec
+    thr = st.thr
+    t_r = np.minimum(np.rint(relay_fraction * thr), plan["pmax"])
+    t_r = np.maximum(1, t_r).astype(np.int64)
+    r_w = np.minimum(t_r, spec.weight_max)
+    scale = r_w / t_r
+    sum_thr = np.maximum(1, np.rint(thr * scale)).astype(np.int64)
+    sum_leak = np.rint(st.leak * scale).astype(np.int64)
+    if st.readout:
+        st.term_weight = st.term_weight / scale  # summing units -> model units
+    if sum_thr.max(initial=1) > spec.threshold_max:
+        raise CompileError(f"layer {st.name!r}: summing threshold {int(sum_thr.max())} exceeds "
+                           f"{spec.threshold_max}")
+    nb, key_pos, key_neg = plan["nb"], plan["has_pos"], plan["has_neg"]
+    # summing cores: relay axons (type 0: +, type 1: -), copies of the layer's neurons
+    relay_target = {}
+    start = np.concatenate([[0], np.cumsum(copies)])
+    n_relays = 0
+    for rows in plan["sum_groups"]:
+        core = b.new_core(st.index, ROLE_SUM)
+        ax_rows, ax_types = [], []
+        for r in rows:
+            for blk in range(nb):
+                for sign, has in ((0, key_pos), (1, key_neg)):
+                    if has[r, blk]:
+                        relay_target[(int(r), blk, sign)] = (core, len(ax_rows))
+                        ax_rows.append(r)
+                        ax_types.append(sign)
+        ax_rows_a = np.asarray(ax_rows, np.int64)
+        b.axon_type[core][:len(ax_types)] = np.asarray(ax_types, np.uint8)
+        cnt = cost[rows]
+        nxt = int(cnt.sum())
+        first = dict(zip(rows.tolist(), (np.cumsum(cnt) - cnt).tolist(), strict=True))
+        if len(ax_rows_a):
+            rep = cost[ax_rows_a]
+            ax_r = np.repeat(np.arange(len(ax_rows_a)), rep)
+            within = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+            st0 = np.asarray([first[int(r)] for r in ax_rows_a], np.int64)
+            b.syn.append((core, ax_r, np.repeat(st0, rep) + within))
+        rr = np.repeat(rows, cost[rows])
+        w = np.zeros((len(rr), 4), np.int64)
+        w[:, 0], w[:, 1] = r_w[rr], -r_w[rr]
+        if st.readout:
+            tc, ta, dl, out = np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)), rows
+        else:
+            sel = np.concatenate([np.arange(start[r], start[r + 1]) for r in rows])
+            tc, ta, dl, out = needs[sel, 1], needs[sel, 2], needs[sel, 3], np.full(len(sel), -1)
+        _add_neurons(b, core, nxt, weight=w, leak=sum_leak[rr],
+                     threshold=sum_thr[rr], neg_threshold=np.full(nxt, big),
+                     target_core=tc, target_axon=ta, delay=dl, output_index=out, unit=rr)
+    # partial cores: relay pairs of (neuron, block) units
+    uptr, ucols, umasks, urow, ublk = plan["units"]
+    for groups in plan["partial_groups"]:
+        for units in groups:
+            core = b.new_core(st.index, ROLE_PARTIAL)
+            s_start, s_cnt, nxt = [], [], 0
+            params = {k: [] for k in ("weight", "threshold", "tc", "ta")}
+            for u in units:
+                r, blk = int(urow[u]), int(ublk[u])
+                tw = st.tw[r]
+                s_start.append(nxt)
+                for sign, has in ((0, key_pos), (1, key_neg)):
+                    if not has[r, blk]:
+                        continue
+                    w = np.zeros(4, np.int64)
+                    w[:lq.bits] = tw if sign == 0 else -tw
+                    tcore, tax = relay_target[(r, blk, sign)]
+                    params["weight"].append(w)
+                    params["threshold"].append(t_r[r])
+                    params["tc"].append(tcore)
+                    params["ta"].append(tax)
+                    nxt += 1
+                s_cnt.append(nxt - s_start[-1])
+            n_relays += nxt
+            _place_inputs(b, core, uptr, ucols, umasks, units, np.asarray(s_start, np.int64),
+                          np.asarray(s_cnt, np.int64), lq.bits, in_tick)
+            _add_neurons(b, core, nxt, weight=np.asarray(params["weight"]),
+                         leak=np.zeros(nxt), threshold=np.asarray(params["threshold"]),
+                         neg_threshold=np.zeros(nxt), target_core=np.asarray(params["tc"]),
+                         target_axon=np.asarray(params["ta"]), delay=np.ones(nxt),
+                         output_index=np.full(nxt, -1), unit=np.full(nxt, -1))
+    n_partial = sum(len(g) for g in plan["partial_groups"])
+    return StageStats(st.name, {"partial": n_partial, "sum": len(plan["sum_groups"])},
+                      int(live.sum()), int((~live).sum()),
+                      int(np.maximum(copies - 1, 0).sum()), n_relays, nb, lq.bits, lq.exact,
+                      in_tick, out_tick)
+
+
+def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
+                spec: CoreSpec, n_global: int) -> dict:
+    """Units (neuron, block), relays needed, summing and partial groups for one partition."""
+    nb = int(block.max()) + 1 if block.size else 1
+    rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
+    key = rows * nb + block
+    has_pos = np.zeros(st.n * nb, bool)
+    has_neg = np.zeros(st.n * nb, bool)
+    has_pos[key[st.q > 0]] = True
+    has_neg[key[st.q < 0]] = True
+    live = cost > 0
+    lr = np.repeat(live, nb)
+    has_pos &= lr
+    has_neg &= lr
+    has_pos, has_neg = has_pos.reshape(st.n, nb), has_neg.reshape(st.n, nb)
+    units_w = st.q * st.s[rows]
+    psum = np.bincount(key, weights=np.maximum(units_w, 0), minlength=st.n * nb)
+    nsum = np.bincount(key, weights=np.maximum(-units_w, 0), minlength=st.n * nb)
+    pmax = np.maximum(psum, nsum).reshape(st.n, nb).max(axis=1)
+    n_rel = has_pos.sum(axis=1) + has_neg.sum(axis=1)
+    # summing groups: relay axons and neuron copies
+    sum_groups, cur, ax, ne = [], [], 0, 0
+    order = (conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n))
+    for r in order:
+        if cost[r] <= 0:
+            continue
+        if n_rel[r] > spec.axons:
+            raise CompileError(f"layer {st.name!r}: a neuron needs {int(n_rel[r])} relay "
+                               f"axons, more than {spec.axons}")
+        if cur and (ax + n_rel[r] > spec.axons or ne + cost[r] > spec.neurons):
+            sum_groups.append(np.asarray(cur))
+            cur, ax, ne = [], 0, 0
+        cur.append(int(r))
+        ax += int(n_rel[r])
+        ne += int(cost[r])
+    if cur:
+        sum_groups.append(np.asarray(cur))
+    # units: entries sorted by (block, row)
+    order_e = np.lexsort((st.cols, rows, block))
+    ukey = (block * st.n + rows)[order_e]  # ascending in this order
+    uniq, starts = np.unique(ukey, return_index=True)
+    uptr = np.append(starts, len(ukey)).astype(np.int64)
+    ucols, umasks = st.cols[order_e], masks[order_e]
+    urow, ublk = uniq % st.n, uniq // st.n
+    ucost = (has_pos[urow, ublk].astype(np.int64) + has_neg[urow, ublk])
+    partial_groups = []
+    for blk in range(nb):
+        sel = np.flatnonzero(ublk == blk)
+        cands = [sel]
+        if st.conv:
+            cands = []
+            for o in conv_orders(st.n, st.shape):
+                pos = np.empty(st.n, np.int64)
+                pos[o] = np.arange(st.n)
+                cands.append(sel[np.argsort(pos[urow[sel]], kind="stable")])
+        best = None
+        for cand in cands:
+            g = greedy(uptr, ucols, umasks, cand, ucost, spec.axons, spec.neurons, n_global)
+            if best is None or len(g) < len(best):
+                best = g
+        partial_groups.append(best or [])
+    n_cores = len(sum_groups) + sum(len(g) for g in partial_groups)
+    return {"nb": nb, "has_pos": has_pos, "has_neg": has_neg, "sum_groups": sum_groups,
+            "partial_groups": partial_groups, "units": (uptr, ucols, umasks, urow, ublk),
+            "n_cores": n_cores, "pmax": pmax}
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------------
+def _want_split(st: Stage, masks: np.ndarray, cost: np.ndarray, spec: CoreSpec,
+                n_global: int) -> bool:
+    """Split the fan-in when a neuron does not fit one core, or when partial sums need
+    fewer cores than the direct mapping (one neuron per row, before copies)."""
+    if cost.max(initial=0) > spec.axons:
+        return True
+    ones = np.ones(st.n, np.int64)
+    order = conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n)
+    direct = len(greedy(st.row_ptr, st.cols, masks, order, ones, spec.axons, spec.neurons,
+                        n_global))
+    if direct <= max(1, -(-st.n // spec.neurons)):
+        return False
+    block = partition_blocks(st.row_ptr, st.cols, masks, spec.axons, not st.conv)
+    return _split_plan(st, masks, block, ones, spec, n_global)["n_cores"] < direct
+
+
+@dataclass
+class Compiled:
+    """Everything compile produced: the program and the networks on the way."""
+
+    program: CoreProgram
+    folded: SpikingNetwork  # pass-through layers folded (float)
+    quantised: SpikingNetwork  # integer weights/thresholds/biases in units (ideal simulator)
+    quants: dict[str, LayerQuant]
+    stats: list[StageStats]
+    weight_bits: int
+
+
+def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int]]:
+    names = {s.name: s.index for s in stages}
+    t_in, t_out = [], []
+    for st, sp in zip(stages, split, strict=True):
+        srcs = [names[s] for s in st.sources if s in names]
+        ti = max((t_out[j] + 1 for j in srcs), default=0)
+        t_in.append(ti)
+        t_out.append(ti + (1 if sp else 0))
+    return t_in, t_out
+
+
+def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
+                  relay_fraction: float, encoding: str, ticks: int | None) -> Compiled:
+    folded = fold_network(network)
+    qnet, quants = quantise_network(folded, spec, weight_bits)
+    stages, n_in = lower(qnet, quants)
+    if not stages:
+        raise CompileError("the network has no dense or convolution layer to map")
+    readout = stages[-1]
+    if not readout.readout:
+        raise CompileError(f"the last layer must be a dense or conv readout, got "
+                           f"{network.layers[-1].kind!r} {network.layers[-1].name!r}")
+    n_global = readout.base + readout.n
+    masks = [st.masks for st in stages]
+    costs = [unit_cost(st.row_ptr, m) for st, m in zip(stages, masks, strict=True)]
+    split = [_want_split(st, m, c, spec, n_global)
+             for st, m, c in zip(stages, masks, costs, strict=True)]
+    t_in, t_out = _timing(stages, split)
+    b = _Build(spec)
+    big = -spec.v_min  # floor that never binds: V saturates at -2^(bits-1) anyway
+    stats: list[StageStats] = [None] * len(stages)  # type: ignore[list-item]
+    for st in reversed(stages):
+        if split[st.index]:
+            stats[st.index] = _map_split(b, st, masks[st.index], t_in[st.index], n_global, big,
+                                         relay_fraction)
+        else:
+            stats[st.index] = _map_direct(b, st, masks[st.index], t_in[st.index], n_global, big)
+    inputs = b.take_needs(0, n_in)
+    program = _assemble(b, spec)
+    order = np.lexsort((np.arange(len(b.core_role)),
+                        np.asarray([0 if r == ROLE_PARTIAL else 1 for r in b.core_role]),
+                        np.asarray(b.core_stage)))
+    perm = np.empty(len(order), np.int64)
+    perm[order] = np.arange(len(order))
+    program = _permute(program, order, perm)
+    ex = program.extras
+    ex["layer_names"] = np.array([s.name for s in stages])
+    ex["core_layer"] = np.asarray(b.core_stage, np.int32)[order]
+    ex["core_role"] = np.asarray(b.core_role, np.int8)[order]
+    ex["input_shape"] = np.asarray(network.input_shape, np.int32)
+    ex["pixel_scale"] = np.float64(network.meta.get("pixel_scale", 1.0))
+    ex["encoding"] = np.array(encoding)
+    ex["decode"] = np.array("potential")
+    ex["readout_class"] = readout.term_class.astype(np.int32)
+    ex["readout_weight"] = readout.term_weight.astype(np.float64)
+    ex["input_element"] = inputs[:, 0].astype(np.int32)
+    ex["input_map_core"] = perm[inputs[:, 1]].astype(np.int32)
+    ex["input_map_axon"] = inputs[:, 2].astype(np.int32)
+    ex["input_map_tick"] = inputs[:, 3].astype(np.int32)
+    ex["n_classes"] = np.int32(int(readout.term_class.max()) + 1)
+    ex["latency_ticks"] = np.int32(t_out[-1])
+    ex["weight_bits"] = np.int32(weight_bits)
+    ex["spec"] = np.array(spec.name)
+    ex["v_init"] = np.float64(network.meta.get("v_init", 0.0))
+    if ticks is not None:
+        ex["ticks"] = np.int32(ticks)
+    for key, fn in (("layer_blocks", lambda s: s.blocks), ("layer_relays", lambda s: s.relays),
+                    ("layer_splitters", lambda s: s.splitters),
+                    ("layer_neurons", lambda s: s.neurons), ("layer_dead", lambda s: s.dead),
+                    ("layer_weight_bits", lambda s: s.weight_bits),
+                    ("layer_exact", lambda s: int(s.exact)),
+                    ("layer_tick", lambda s: s.output_tick)):
+        ex[key] = np.asarray([fn(s) for s in stats], np.int32)
+    program.validate(spec)
+    return Compiled(program, folded, qnet, quants, stats, weight_bits)
+
+
+def _assemble(b: _Build, spec: CoreSpec) -> CoreProgram:
+    C = len(b.core_stage)
+    p = CoreProgram.empty(C, spec)
+    p.axon_type[:] = np.stack(b.axon_type) if C else p.axon_type
+    for core, ax, ne in b.syn:
+        p.crossbar[core, ax, ne] = True
+    for d in b.neu:
+        c, s = d["core"], d["slot"]
+        if np.any(s >= spec.neurons):
+            raise CompileError(f"internal: core {int(c[0])} overfull")
+        p.weight[c, s] = d["weight"].astype(np.int16)
+        p.leak[c, s] = d["leak"]
+        p.threshold[c, s] = d["threshold"]
+        p.neg_threshold[c, s] = d["neg_threshold"]
+        p.reset_mode[c, s] = RESET_LINEAR
+        p.target_core[c, s] = d["target_core"]
+        p.target_axon[c, s] = d["target_axon"]
+        p.delay[c, s] = d["delay"]
+        p.output_index[c, s] = d["output_index"]
+    # silent slots: never fire (threshold max, no synapses), floor 0
+    used = np.zeros((C, spec.neurons), bool)
+    unit = np.full((C, spec.neurons), -1, np.int32)
+    for d in b.neu:
+        used[d["core"], d["slot"]] = True
+        unit[d["core"], d["slot"]] = d["unit"]
+    p.threshold[~used] = spec.threshold_max
+    p.extras["neuron_index"] = unit
+    return p
+
+
+def _permute(p: CoreProgram, order: np.ndarray, perm: np.ndarray) -> CoreProgram:
+    arrays = {k: v[order] for k, v in p.arrays().items() if k not in ("input_tick", "input_core",
+                                                                      "input_axon")}
+    tc = arrays["target_core"]
+    arrays["target_core"] = np.where(tc >= 0, perm[np.maximum(tc, 0)], -1).astype(np.int32)
+    extras = dict(p.extras)
+    extras["neuron_index"] = extras["neuron_index"][order]
+    return CoreProgram(**arrays, extras=extras)
+
+
+def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
+                    weight_bits: int | None = None, ticks: int | None = None,
+                    encoding: str | None = None, max_chips: int | None = None,
+                    relay_fraction: float = RELAY_FRACTION) -> Compiled:
+    """Like :func:`compile` but also returns the folded and quantised networks and stats."""
+    spec = spec or CoreSpec.truenorth()
+    encoding = encoding or network.meta.get("encoding", "current")
+    if encoding not in ("current", "rate", "poisson"):
+        raise ConfigError(f"unknown encoding {encoding!r}; choose current, rate or poisson")
+    if weight_bits is not None and not 1 <= weight_bits <= spec.axon_types:
+        raise CompileError(f"--weight-bits {weight_bits}: spec {spec.name!r} has "
+                           f"{spec.axon_types} axon types, so 1..{spec.axon_types} bits")
+    if not 0 < relay_fraction <= 4:
+        raise ConfigError("relay_fraction must lie in (0, 4]")
+    tries = ([weight_bits] if weight_bits is not None
+             else list(range(spec.axon_types, 1, -1)) or [1])
+    last = None
+    for k in tries:
+        comp = _compile_once(network, spec, k, relay_fraction, encoding, ticks)
+        chips = -(-comp.program.n_cores // spec.cores_per_chip)
+        if max_chips is None or chips <= max_chips:
+            return comp
+        last = comp
+    assert last is not None
+    worst = max(last.stats, key=lambda s: sum(s.role_cores.values()))
+    raise CompileError(
+        f"the network needs {last.program.n_cores} cores = "
+        f"{-(-last.program.n_cores // spec.cores_per_chip)} chips at {last.weight_bits}-bit "
+        f"weights, more than --max-chips {max_chips}; the largest layer is {worst.name!r} "
+        f"({sum(worst.role_cores.values())} cores): raise --max-chips, lower --weight-bits, or "
+        "shrink that layer")
+
+
+def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A001
+            weight_bits: int | None = None, ticks: int | None = None,
+            encoding: str | None = None, max_chips: int | None = None) -> CoreProgram:
+    """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
+
+    weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
+        accurate that fits ``max_chips`` (tries 4, 3, 2). ticks: default run length stored in
+        the program. encoding: input encoding stored (default the network's; "current" runs
+        as the deterministic rate code on cores). Binarized networks
+        (``meta["binarized"]``) go to ``snn.cores.binarized_map.compile_binarized``.
+    Raises CompileError naming the layer and what to change when it cannot fit.
+    """
+    if network.meta.get("binarized"):
+        from snn.cores.binarized_map import compile_binarized
+        return compile_binarized(network, spec or CoreSpec.truenorth())
+    return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
+                           encoding=encoding, max_chips=max_chips).program
+
+
+from snn.cores.compiler_io import encode_frames, layer_table  # noqa: E402  (re-export)

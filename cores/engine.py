@@ -1,0 +1,491 @@
+"""The core engine: run a CoreProgram tick by tick, exactly (DESIGN §3, §3.1).
+
+``run(program, ticks, inputs)`` checks its inputs, prepares the arrays the numba kernels of
+``snn.cores._kernels`` need (synapse counts, dense/sparse synapse rows, routes, hop counts),
+runs B independent frames (prange over frames; a single frame runs prange over cores within
+each tick) and returns a ``RunResult``. Results are identical for any thread count.
+
+Backends: ``"numba"`` (this module), ``"reference"`` (``snn.cores.reference``, pure Python,
+slow, for tests) and ``"brian2"`` (``snn.cores.brian2_backend``, cross-check and baseline).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from snn.cores.program import CoreProgram
+from snn.errors import ConfigError, ProgramError
+
+COUNTERS = ("spikes", "sops", "hops", "chip_crossings", "input_events", "axon_collisions")
+RECORD_MODES = ("none", "counts", "full")
+BACKENDS = ("numba", "brian2", "reference")
+MEMBRANE_BITS = 20
+V_MIN, V_MAX = -(2 ** (MEMBRANE_BITS - 1)), 2 ** (MEMBRANE_BITS - 1) - 1
+MASK64 = (1 << 64) - 1
+# a (core, axon) row with more than N / DENSE_DIV synapses is integrated as a dense row
+DENSE_DIV = 16
+# a single frame runs its cores in parallel (prange within each tick) from this many cores
+PAR_MIN_CORES = 256
+
+
+@dataclass
+class InputSpikes:
+    """External input spikes for B frames, CSR by frame: frame b's events are
+    [offsets[b]:offsets[b+1]] of tick/core/axon."""
+
+    tick: np.ndarray  # int32 [E]
+    core: np.ndarray  # int32 [E]
+    axon: np.ndarray  # int16 [E]
+    offsets: np.ndarray  # int64 [B+1]
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.offsets) - 1)
+
+    @classmethod
+    def from_frames(cls, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+                    ) -> InputSpikes:
+        """Build from one (tick, core, axon) triple of equal-length arrays per frame."""
+        ticks, cores, axons, offsets = [], [], [], [0]
+        for i, fr in enumerate(frames):
+            if len(fr) != 3:
+                raise ConfigError(f"inputs frame {i}: expected (tick, core, axon), got "
+                                  f"{len(fr)} arrays")
+            t, c, a = (np.asarray(x).reshape(-1) for x in fr)
+            if not (len(t) == len(c) == len(a)):
+                raise ConfigError(f"inputs frame {i}: tick, core, axon have lengths "
+                                  f"{len(t)}, {len(c)}, {len(a)}; they must be equal")
+            ticks.append(t)
+            cores.append(c)
+            axons.append(a)
+            offsets.append(offsets[-1] + len(t))
+        def cat(xs: list[np.ndarray], dt: type) -> np.ndarray:
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)
+        return cls(_as_int(cat(ticks, np.int64), np.int32, "tick"),
+                   _as_int(cat(cores, np.int64), np.int32, "core"),
+                   _as_int(cat(axons, np.int64), np.int16, "axon"),
+                   np.asarray(offsets, np.int64))
+
+    @classmethod
+    def from_program(cls, program: CoreProgram) -> InputSpikes:
+        """The program's stored inputs as one frame (no stored inputs: one empty frame)."""
+        if program.input_tick is None:
+            return cls.from_frames([(np.zeros(0), np.zeros(0), np.zeros(0))])
+        return cls.from_frames([(program.input_tick, program.input_core, program.input_axon)])
+
+    @classmethod
+    def empty(cls, n_frames: int = 1) -> InputSpikes:
+        """B frames without input."""
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int16),
+                   np.zeros(n_frames + 1, np.int64))
+
+    def validate(self, program: CoreProgram) -> InputSpikes:
+        """Check shapes, dtypes and ranges against the program; return self."""
+        E = None
+        for name in ("tick", "core", "axon"):
+            arr = getattr(self, name)
+            if not isinstance(arr, np.ndarray) or arr.ndim != 1:
+                raise ConfigError(f"inputs.{name} must be a 1-D numpy array")
+            if not np.issubdtype(arr.dtype, np.integer):
+                raise ConfigError(f"inputs.{name} has dtype {arr.dtype}; it must be integer")
+            if E is not None and len(arr) != E:
+                raise ConfigError("inputs.tick, inputs.core and inputs.axon must have the "
+                                  "same length")
+            E = len(arr)
+        off = np.asarray(self.offsets)
+        if off.ndim != 1 or len(off) < 2 or not np.issubdtype(off.dtype, np.integer):
+            raise ConfigError("inputs.offsets must be an integer array [B+1] with B >= 1")
+        if off[0] != 0 or off[-1] != E or (np.diff(off) < 0).any():
+            raise ConfigError(f"inputs.offsets must rise from 0 to the number of events ({E}); "
+                              f"got {off[0]}..{off[-1]}")
+        C, A = program.n_cores, program.n_axons
+        for name, hi in (("tick", None), ("core", C), ("axon", A)):
+            arr = getattr(self, name)
+            bad = arr < 0 if hi is None else (arr < 0) | (arr >= hi)
+            if bad.any():
+                i = int(np.argmax(bad))
+                rng = ">= 0" if hi is None else f"0..{hi - 1}"
+                raise ConfigError(f"inputs.{name}[{i}] = {int(arr[i])} (frame "
+                                  f"{int(np.searchsorted(off, i, side='right') - 1)}): must be "
+                                  f"{rng} for this program")
+        return self
+
+
+@dataclass
+class RunResult:
+    ticks: int
+    n_frames: int
+    counters: dict[str, np.ndarray]  # int64 [B] each, keys COUNTERS
+    outputs: np.ndarray  # int64 [B, n_outputs]
+    spikes: list[np.ndarray] | None  # record="full": per frame int32 [S, 3] (tick, core, neuron)
+    spike_counts: np.ndarray | None  # record="counts": int32 [B, C, N]
+    per_core: dict[str, np.ndarray] | None  # "spikes","sops","hops" int64 [B, C]
+    per_tick: dict[str, np.ndarray] | None  # "spikes","sops" int64 [B, T]
+    potential: np.ndarray | None  # final V, int32 [B, C, N]
+    wall_s: float  # the run alone, without numba compilation
+    backend: str
+
+    def total(self, key: str) -> int:
+        """Sum of counters[key] over frames."""
+        if key not in self.counters:
+            raise ConfigError(f"unknown counter {key!r}; choose one of {list(self.counters)}")
+        return int(self.counters[key].sum())
+
+
+def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
+        record: str = "none", seed: int = 0, per_core: bool = False, per_tick: bool = False,
+        return_potential: bool = False, backend: str = "numba",
+        chip_size: tuple[int, int] = (64, 64), progress: bool = False) -> RunResult:
+    """Run ``program`` for ``ticks`` ticks on B frames of ``inputs`` (default: the stored
+    inputs as one frame). See the module docstring and DESIGN §3 for the semantics."""
+    ticks = check_run_args(program, ticks, record, backend, chip_size)
+    if inputs is None:
+        inputs = InputSpikes.from_program(program)
+    if not isinstance(inputs, InputSpikes):
+        raise ConfigError(f"inputs must be an InputSpikes, got {type(inputs).__name__}")
+    inputs.validate(program)
+    if backend == "reference":
+        from snn.cores.reference import run_reference
+        return run_reference(program, ticks, inputs, record=record, seed=seed,
+                             per_core=per_core, per_tick=per_tick,
+                             return_potential=return_potential, chip_size=chip_size)
+    if backend == "brian2":
+        from snn.cores.brian2_backend import run_brian2
+        return run_brian2(program, ticks, inputs, record=record, seed=seed, per_core=per_core,
+                          per_tick=per_tick, return_potential=return_potential,
+                          chip_size=chip_size)
+    prep = prepare(program, chip_size, inputs)
+    kw = dict(record=record, seed=seed, per_core=per_core, per_tick=per_tick,
+              return_potential=return_potential)
+    if not progress or inputs.n_frames < 2:
+        return run_prepared(prep, ticks, inputs, **kw)
+    from tqdm import tqdm
+    B = inputs.n_frames
+    step = max(1, -(-B // 20))
+    parts = []
+    with tqdm(total=B, desc="frames", unit="frame") as bar:
+        for lo in range(0, B, step):
+            parts.append(run_prepared(prep, ticks, _frames(inputs, lo, min(B, lo + step)),
+                                      **kw))
+            bar.update(parts[-1].n_frames)
+    return concat_results(parts)
+
+
+def _frames(inputs: InputSpikes, lo: int, hi: int) -> InputSpikes:
+    """Frames lo..hi-1 of inputs."""
+    a, b = int(inputs.offsets[lo]), int(inputs.offsets[hi])
+    return InputSpikes(inputs.tick[a:b], inputs.core[a:b], inputs.axon[a:b],
+                       inputs.offsets[lo:hi + 1] - a)
+
+
+def concat_results(parts: list[RunResult]) -> RunResult:
+    """One RunResult of the frames of several runs of one program (same ticks)."""
+    def cat(get):  # noqa: ANN001, ANN202
+        vals = [get(r) for r in parts]
+        return None if vals[0] is None else np.concatenate(vals)
+
+    def cat_dict(name: str) -> dict[str, np.ndarray] | None:
+        first = getattr(parts[0], name)
+        return None if first is None else {
+            k: np.concatenate([getattr(r, name)[k] for r in parts]) for k in first}
+    return RunResult(
+        ticks=parts[0].ticks, n_frames=sum(r.n_frames for r in parts),
+        counters=cat_dict("counters"), outputs=cat(lambda r: r.outputs),
+        spikes=None if parts[0].spikes is None else [s for r in parts for s in r.spikes],
+        spike_counts=cat(lambda r: r.spike_counts), per_core=cat_dict("per_core"),
+        per_tick=cat_dict("per_tick"), potential=cat(lambda r: r.potential),
+        wall_s=sum(r.wall_s for r in parts), backend=parts[0].backend)
+
+
+def check_run_args(program: CoreProgram, ticks: int, record: str, backend: str,
+                   chip_size: tuple[int, int]) -> int:
+    """Validate the scalar options of run(); return ticks as int."""
+    if not isinstance(program, CoreProgram):
+        raise ConfigError(f"program must be a CoreProgram, got {type(program).__name__}")
+    try:
+        t = int(ticks)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"ticks must be an integer >= 0, got {ticks!r}") from exc
+    if t != ticks or t < 0:
+        raise ConfigError(f"ticks must be an integer >= 0, got {ticks!r}")
+    if record not in RECORD_MODES:
+        raise ConfigError(f"record must be one of {RECORD_MODES}, got {record!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if len(chip_size) != 2 or min(chip_size) < 1:
+        raise ConfigError(f"chip_size must be (width, height) >= 1, got {chip_size!r}")
+    return t
+
+
+def seed_hash(seed: int) -> int:
+    """The PRNG key of a run's seed (see snn.cores.reference.hash_step)."""
+    from snn.cores.reference import hash_step
+    return hash_step(int(seed) & MASK64, 0)
+
+
+def hop_counts(program: CoreProgram, chip_size: tuple[int, int] = (64, 64)
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Mesh hops and chip-boundary crossings of each neuron's spike: int32 [C, N] each
+    (0 where target_core = -1)."""
+    xy = program.placement(*chip_size).astype(np.int64)
+    tc = program.target_core
+    has = tc >= 0
+    dst = xy[np.where(has, tc, 0)]  # [C, N, 2]
+    src = xy[:, None, :]
+    hops = np.abs(dst - src).sum(axis=2)
+    cw, ch = chip_size
+    chips = (np.abs(dst[..., 0] // cw - src[..., 0] // cw)
+             + np.abs(dst[..., 1] // ch - src[..., 1] // ch))
+    return (np.where(has, hops, 0).astype(np.int32), np.where(has, chips, 0).astype(np.int32))
+
+
+@dataclass
+class Prepared:
+    """The arrays the kernels read, derived once from a program."""
+
+    program: CoreProgram
+    cb: np.ndarray
+    axon_type: np.ndarray
+    neuron: tuple[np.ndarray, ...]  # leak, threshold, neg_threshold, reset_value, reset_mode
+    outidx: np.ndarray
+    axinfo: np.ndarray  # int32 [C, A]: synapses | axon_type << 16 | dense << 24
+    route: np.ndarray  # int32 [C, N, 8]: target core, axon, delay, hops, chips, output
+    nsyn: np.ndarray
+    dense: np.ndarray
+    rowid: np.ndarray  # int32 [C, A]: row of mrow of a dense (core, axon) row, else -1
+    mrow: np.ndarray  # int8 or int16 [R, N]: masked weight rows crossbar * weight
+    npar: np.ndarray  # int16 or int32 [C, 3, N]: leak, threshold, -neg_threshold
+    zleak: np.ndarray  # uint8 [C]: the core's neuron pass is a no-op without input once quiet
+    sptr: np.ndarray
+    sidx: np.ndarray
+    wt: np.ndarray
+    tcore: np.ndarray
+    taxon: np.ndarray
+    delay: np.ndarray
+    hops: np.ndarray
+    chips: np.ndarray
+    ss: np.ndarray
+    sl: np.ndarray
+    tmask: np.ndarray
+    vdtype: type
+
+
+def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
+            inputs: InputSpikes | None = None) -> Prepared:
+    """Derive the kernel arrays of a (validated) program."""
+    from snn.cores import _kernels as K
+    p = program
+    C, A, N = p.n_cores, p.n_axons, p.n_neurons
+    if A > 32767 or N > 32767:
+        raise ProgramError("crossbar", f"cores of {A} axons x {N} neurons: the engine "
+                           "handles at most 32767 of each")
+    cb = np.ascontiguousarray(p.crossbar)
+    nsyn = K.count_synapses(cb)
+    dense = nsyn * DENSE_DIV > N
+    sptr, sidx = K.build_sparse(cb, dense)
+    wt = np.ascontiguousarray(p.weight.transpose(0, 2, 1), dtype=np.int32)
+    hops, chips = hop_counts(p, chip_size)
+    tcore = np.ascontiguousarray(p.target_core, np.int32)
+    taxon = np.where(tcore >= 0, p.target_axon, 0).astype(np.int32)
+    ss = p.stochastic_synapse if (p.stochastic_synapse is not None
+                                  and p.stochastic_synapse.any()) else np.zeros((0, 0, 0), bool)
+    sl = p.stochastic_leak if (p.stochastic_leak is not None
+                               and p.stochastic_leak.any()) else np.zeros((0, 0), bool)
+    tm = p.threshold_mask if (p.threshold_mask is not None
+                              and p.threshold_mask.any()) else np.zeros((0, 0), np.int32)
+    vdtype = np.int32 if _int32_safe(p, nsyn, tcore, taxon, inputs) else np.int64
+    rowid = np.full((C, A), -1, np.int32)
+    if ss.shape[0]:  # stochastic synapses: every row goes through the per-synapse path
+        mrow = np.zeros((0, N), np.int8)
+    else:
+        wlo, whi = (int(p.weight.min()), int(p.weight.max())) if p.weight.size else (0, 0)
+        rdt = np.int8 if -128 <= wlo and whi <= 127 else np.int16
+        mrow = np.empty((int(dense.sum()), N), rdt)
+        K.build_rows(cb, np.ascontiguousarray(p.axon_type), wt, dense, rowid, mrow)
+    par = np.stack([p.leak.astype(np.int64), p.threshold.astype(np.int64),
+                    -p.neg_threshold.astype(np.int64)], axis=1)
+    pdt = np.int16 if par.size and -32768 <= par.min() and par.max() <= 32767 else np.int32
+    npar = np.ascontiguousarray(par.astype(pdt))
+    zleak = ((p.leak == 0).all(axis=1) & (sl.shape[0] == 0) & (tm.shape[0] == 0)).astype(
+        np.uint8)
+    neuron = tuple(np.ascontiguousarray(x) for x in (
+        p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
+    axinfo = (nsyn.astype(np.int32) | (p.axon_type.astype(np.int32) << 16)
+              | (dense.astype(np.int32) << 24))
+    route = np.zeros((C, N, K.ROUTE_FIELDS), np.int32)
+    for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
+                   (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
+        route[:, :, i] = arr
+    return Prepared(p, cb, np.ascontiguousarray(p.axon_type), neuron,
+                    np.ascontiguousarray(p.output_index), axinfo, route, nsyn, dense, rowid,
+                    mrow, npar, zleak, sptr,
+                    sidx, wt, tcore, taxon,
+                    p.delay.astype(np.int32), hops, chips,
+                    np.ascontiguousarray(ss), np.ascontiguousarray(sl),
+                    np.ascontiguousarray(tm, np.int32), vdtype)
+
+
+def _int32_safe(p: CoreProgram, nsyn: np.ndarray, tcore: np.ndarray, taxon: np.ndarray,
+                inputs: InputSpikes | None) -> bool:
+    """True when V + integration + leak provably fits int32 on every tick."""
+    C, A = p.n_cores, p.n_axons
+    has = tcore >= 0
+    kmax = np.bincount((tcore[has].astype(np.int64) * A + taxon[has]), minlength=C * A)
+    if inputs is not None and len(inputs.core):
+        kmax = kmax + np.bincount(inputs.core.astype(np.int64) * A + inputs.axon,
+                                  minlength=C * A)
+    kmax = kmax.reshape(C, A).astype(np.float64)
+    wmax = np.abs(p.weight.astype(np.int64)).max(axis=(1, 2)).astype(np.float64)  # [C]
+    integ = (kmax * np.minimum(nsyn, 1)).sum(axis=1) * wmax  # [C] bound of |sum k w|
+    vabs = max(2.0 ** 19, float(np.abs(p.reset_value.astype(np.int64)).max()),
+               float(p.neg_threshold.max()))
+    lk = float(np.abs(p.leak.astype(np.int64)).max())
+    return vabs + float(integ.max()) + lk < 2.0 ** 31 - 1
+
+
+def _chunk_bounds(n_cores: int, chunks: int) -> np.ndarray:
+    """Route chunk p of a single-frame run holds cores bounds[p]:bounds[p+1]."""
+    return (np.arange(chunks + 1, dtype=np.int64) * n_cores) // chunks
+
+
+def _event_offsets(prep: Prepared, inputs: InputSpikes, bounds: np.ndarray) -> np.ndarray:
+    """Start of each (route chunk p, destination core c) spike list in a ring slot, index
+    p * C + c: c receives at most one spike per tick from each neuron of chunk p targeting
+    it, plus (chunk 0) its inputs, bounded by the most any frame sends to it."""
+    C, N = prep.program.n_cores, prep.program.n_neurons
+    P = len(bounds) - 1
+    src = np.repeat(np.searchsorted(bounds, np.arange(C), side="right") - 1, N)
+    tc = prep.tcore.reshape(-1)
+    has = tc >= 0
+    cap = np.bincount(src[has] * C + tc[has], minlength=P * C).astype(np.int64)
+    if len(inputs.core):
+        frame = np.repeat(np.arange(inputs.n_frames), np.diff(inputs.offsets))
+        per = np.bincount(frame * C + inputs.core, minlength=inputs.n_frames * C)
+        cap[:C] += per.reshape(inputs.n_frames, C).max(axis=0)
+    off = np.zeros(P * C + 1, np.int64)
+    np.cumsum(cap, out=off[1:])
+    return off
+
+
+def _sorted_inputs(inputs: InputSpikes, ticks: int) -> tuple[np.ndarray, ...]:
+    """Events of each frame sorted by tick (stable), those at ticks >= T dropped."""
+    B = inputs.n_frames
+    frame = np.repeat(np.arange(B), np.diff(inputs.offsets))
+    keep = inputs.tick < ticks
+    frame, tick = frame[keep], inputs.tick[keep]
+    core, axon = inputs.core[keep], inputs.axon[keep]
+    order = np.lexsort((tick, frame))
+    offsets = np.zeros(B + 1, np.int64)
+    np.cumsum(np.bincount(frame, minlength=B), out=offsets[1:])
+    return (tick[order].astype(np.int32), core[order].astype(np.int32),
+            axon[order].astype(np.int32), offsets)
+
+
+def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, *,
+                 record: str = "none", seed: int = 0, per_core: bool = False,
+                 per_tick: bool = False, return_potential: bool = False) -> RunResult:
+    """run() with the numba backend on arrays from ``prepare(program, chip_size)``, to run
+    one (large) program many times without preparing it again. Inputs must not collide
+    more than those given to prepare() (they decide whether int32 is safe for V), else
+    pass them to prepare() too."""
+    ticks = check_run_args(prep.program, ticks, record, "numba", (1, 1))
+    if inputs is None:
+        inputs = InputSpikes.from_program(prep.program)
+    inputs.validate(prep.program)
+    if prep.vdtype == np.int32 and len(inputs.core) and not _int32_safe(
+            prep.program, prep.nsyn, prep.tcore, prep.taxon, inputs):
+        prep = replace(prep, vdtype=np.int64)
+    from numba.core import types
+    from numba.typed import List
+
+    from snn.cores import _kernels as K
+    p = prep.program
+    C, A, N = p.n_cores, p.n_axons, p.n_neurons
+    B, T, O = inputs.n_frames, ticks, p.n_outputs
+    it, ic, ia, off = _sorted_inputs(inputs, T)
+    counters = np.zeros((B, len(COUNTERS)), np.int64)
+    outputs = np.zeros((B, O), np.int64)
+    counts = np.zeros((B, C, N) if record == "counts" else (B, 0, 0), np.int32)
+    pc = np.zeros((B, 3, C) if per_core else (B, 0, 0), np.int64)
+    pt = np.zeros((B, 2, T) if per_tick else (B, 0, 0), np.int64)
+    full = 1 if record == "full" else 0
+    sh = np.uint64(seed_hash(seed))
+    vproto = np.zeros(1, prep.vdtype)
+    common = (prep.axinfo, prep.rowid, prep.mrow, prep.wt, prep.cb, prep.sptr, prep.sidx,
+              prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
+              prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
+    # 32-bit fused neuron pass (int32 V, no stochastic leak or threshold)
+    fast = int(prep.vdtype == np.int32 and prep.sl.shape[0] == 0 and prep.tmask.shape[0] == 0)
+    route = (fast, prep.route)
+    spikes: list[np.ndarray] | None = [] if full else None
+    potential = None
+    if B == 1:
+        # one frame: prange over cores inside each tick (when there is enough work per tick
+        # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
+        import numba
+        parallel_cores = C >= PAR_MIN_CORES and numba.get_num_threads() > 1
+        bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel_cores else 1)
+        ev_off = _event_offsets(prep, inputs, bounds)
+
+        def call(T_: int, V: np.ndarray) -> np.ndarray:
+            seen = np.zeros((C, A), np.int32)
+            ev = np.empty((K.SLOTS, ev_off[-1]), np.int16)
+            evn = np.zeros((K.SLOTS, len(ev_off) - 1), np.int32)
+            hframe = np.uint64(K.frame_hash(sh, 0))
+            kernel = K.frame_parallel if parallel_cores else K.frame_serial
+            return kernel(T_, bounds, V, seen, ev, ev_off, evn, *common, hframe, *route,
+                                    it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
+                                    pt[0], full)
+        call(0, np.zeros((C, N), prep.vdtype))  # compiles (or loads) this specialisation
+        counters[:] = 0
+        V = np.zeros((C, N), prep.vdtype)
+        t0 = time.perf_counter()
+        rec = call(T, V)
+        wall = time.perf_counter() - t0
+        if full:
+            spikes.append(rec)
+        if return_potential:
+            potential = V.astype(np.int32)[None]
+    else:
+        pot = np.zeros((B, C, N) if return_potential else (0, 0, 0), prep.vdtype)
+        ev_off = _event_offsets(prep, inputs, _chunk_bounds(C, 1))
+        recs = List.empty_list(types.int32[:, ::1])
+        for _ in range(B if full else 0):
+            recs.append(np.zeros((0, 3), np.int32))
+        if not full:
+            recs.append(np.zeros((0, 3), np.int32))
+
+        def call_b(T_: int, sl: slice) -> None:
+            K.run_frames(T_, vproto, A, ev_off, *common, sh, *route, it, ic, ia,
+                         off[sl.start:sl.stop + 1],
+                         counters[sl], outputs[sl], counts[sl], pc[sl], pt[sl],
+                         pot[sl] if return_potential else pot, recs, full)
+        call_b(0, slice(0, 1))
+        counters[:] = 0
+        t0 = time.perf_counter()
+        call_b(T, slice(0, B))
+        wall = time.perf_counter() - t0
+        if full:
+            spikes = [recs[b] for b in range(B)]
+        if return_potential:
+            potential = pot.astype(np.int32)
+    return RunResult(
+        ticks=T, n_frames=B,
+        counters={k: counters[:, i].copy() for i, k in enumerate(COUNTERS)},
+        outputs=outputs, spikes=spikes,
+        spike_counts=counts if record == "counts" else None,
+        per_core=({"spikes": pc[:, 0], "sops": pc[:, 1], "hops": pc[:, 2]}
+                  if per_core else None),
+        per_tick={"spikes": pt[:, 0], "sops": pt[:, 1]} if per_tick else None,
+        potential=potential, wall_s=wall, backend="numba")
+
+
+def _as_int(arr: np.ndarray, dtype: type, name: str) -> np.ndarray:
+    info = np.iinfo(dtype)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise ConfigError(f"inputs.{name}: values {int(arr.min())}..{int(arr.max())} do not "
+                          f"fit {np.dtype(dtype).name}")
+    return arr.astype(dtype)

@@ -1,0 +1,143 @@
+"""A tiny pure-Python reference of the tick semantics (DESIGN §3), written for clarity.
+
+Slow (Python loops over every synapse); used by the tests to check the numba engine and
+the Brian2 backend spike for spike. Stochastic modes use the same counter-based hash as the
+engine (``hash_step``), so they are checked too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from snn.cores.program import CoreProgram
+
+MASK64 = (1 << 64) - 1
+GOLDEN, MUL1, MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+KIND_SYNAPSE, KIND_LEAK, KIND_THRESHOLD = 1, 2, 3
+V_MIN, V_MAX = -(2 ** 19), 2 ** 19 - 1
+
+
+def hash_step(h: int, x: int) -> int:
+    """One link of the counter-based PRNG: splitmix64's finaliser of ((h ^ x) + golden)."""
+    z = ((h ^ x) + GOLDEN) & MASK64
+    z = ((z ^ (z >> 30)) * MUL1) & MASK64
+    z = ((z ^ (z >> 27)) * MUL2) & MASK64
+    return z ^ (z >> 31)
+
+
+def key(seed: int, frame: int, tick: int, core: int, kind: int, *rest: int) -> int:
+    """hash(seed, frame, tick, core, kind, rest...) as a chain of hash_step links."""
+    h = hash_step(seed & MASK64, 0)
+    for x in (frame, tick, core, kind, *rest):
+        h = hash_step(h, x)
+    return h
+
+
+def _bernoulli_sign(value: int, r: int) -> int:
+    """sign(value) with probability |value|/256 from the top 8 bits of r."""
+    draw = r >> 56
+    if value > 0:
+        return 1 if draw < value else 0
+    if value < 0:
+        return -1 if draw < -value else 0
+    return 0
+
+
+def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "none",
+                  seed: int = 0, per_core: bool = False, per_tick: bool = False,
+                  return_potential: bool = False, chip_size: tuple[int, int] = (64, 64)):
+    """Run every frame of ``inputs`` (an engine.InputSpikes) tick by tick; return a RunResult."""
+    from snn.cores.engine import COUNTERS, RunResult, hop_counts
+    p = program
+    C, N = p.n_cores, p.n_neurons
+    B, T = inputs.n_frames, ticks
+    hops, chips = hop_counts(p, chip_size)
+    out = {k: np.zeros(B, np.int64) for k in COUNTERS}
+    outputs = np.zeros((B, p.n_outputs), np.int64)
+    spikes, counts = [], np.zeros((B, C, N), np.int32)
+    pc = {k: np.zeros((B, C), np.int64) for k in ("spikes", "sops", "hops")}
+    pt = {k: np.zeros((B, T), np.int64) for k in ("spikes", "sops")}
+    potential = np.zeros((B, C, N), np.int32)
+    t0 = time.perf_counter()
+    for b in range(B):
+        lo, hi = int(inputs.offsets[b]), int(inputs.offsets[b + 1])
+        V = [[0] * N for _ in range(C)]
+        due: dict[int, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
+        for i in range(lo, hi):
+            t = int(inputs.tick[i])
+            if t < T:
+                due[t][(int(inputs.core[i]), int(inputs.axon[i]))] += 1
+                out["input_events"][b] += 1
+        record_b = []
+        for t in range(T):
+            arriving = due.pop(t, {})
+            # 1. integrate: k spikes on axon a add k * weight[n, type(a)] to each crossbar n
+            for (c, a), k in sorted(arriving.items()):
+                out["axon_collisions"][b] += k - 1
+                ty = int(p.axon_type[c, a])
+                for n in range(N):
+                    if not p.crossbar[c, a, n]:
+                        continue
+                    w = int(p.weight[c, n, ty])
+                    stochastic = (p.stochastic_synapse is not None
+                                  and p.stochastic_synapse[c, n, ty])
+                    for j in range(k):
+                        if stochastic:
+                            r = key(seed, b, t, c, KIND_SYNAPSE, a, j, n)
+                            V[c][n] += _bernoulli_sign(w, r)
+                        else:
+                            V[c][n] += w
+                    out["sops"][b] += k
+                    pc["sops"][b, c] += k
+                    pt["sops"][b, t] += k
+            fired = []
+            for c in range(C):
+                for n in range(N):
+                    # 2. leak (stochastic: sign(leak) with probability |leak|/256), clamp
+                    leak = int(p.leak[c, n])
+                    if p.stochastic_leak is not None and p.stochastic_leak[c, n]:
+                        leak = _bernoulli_sign(leak, key(seed, b, t, c, KIND_LEAK, n))
+                    v = min(max(V[c][n] + leak, V_MIN), V_MAX)
+                    # 3. fire (threshold + (random & mask)), reset by mode, floor at -beta
+                    theta = int(p.threshold[c, n])
+                    eta = 0
+                    if p.threshold_mask is not None and p.threshold_mask[c, n]:
+                        eta = (key(seed, b, t, c, KIND_THRESHOLD, n) >> 33) & int(
+                            p.threshold_mask[c, n])
+                    if v >= theta + eta:
+                        fired.append((c, n))
+                        mode = int(p.reset_mode[c, n])
+                        if mode == 0:
+                            v = int(p.reset_value[c, n])
+                        elif mode == 1:
+                            v = v - theta
+                    V[c][n] = max(v, -int(p.neg_threshold[c, n]))
+            # 4. route: deliver at t + delay; hops and chip crossings counted when sent
+            for c, n in fired:
+                out["spikes"][b] += 1
+                pc["spikes"][b, c] += 1
+                pt["spikes"][b, t] += 1
+                counts[b, c, n] += 1
+                record_b.append((t, c, n))
+                if p.output_index[c, n] >= 0:
+                    outputs[b, p.output_index[c, n]] += 1
+                tc = int(p.target_core[c, n])
+                if tc >= 0:
+                    out["hops"][b] += int(hops[c, n])
+                    out["chip_crossings"][b] += int(chips[c, n])
+                    pc["hops"][b, c] += int(hops[c, n])
+                    arrive = t + int(p.delay[c, n])
+                    if arrive < T:
+                        due[arrive][(tc, int(p.target_axon[c, n]))] += 1
+        spikes.append(np.array(record_b, np.int32).reshape(-1, 3))
+        potential[b] = np.array(V, np.int64).reshape(C, N)
+    wall = time.perf_counter() - t0
+    return RunResult(
+        ticks=T, n_frames=B, counters=out, outputs=outputs,
+        spikes=spikes if record == "full" else None,
+        spike_counts=counts if record == "counts" else None,
+        per_core=pc if per_core else None, per_tick=pt if per_tick else None,
+        potential=potential if return_potential else None, wall_s=wall, backend="reference")

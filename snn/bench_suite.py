@@ -1,0 +1,451 @@
+"""The benchmark suite: a declarative TOML grid of dataset x model x core preset x weight
+precision x ticks, run row by row, resumable, on a local process pool or a Dask cluster.
+
+Suite file (paths relative to the suite file)::
+
+    [suite]
+    name = "default"
+    seed = 0
+    energy = "truenorth"          # energy preset (snn.cores.energy)
+    tick_us = 1000                # tick period
+
+    [models.digits-mlp]
+    dataset = "digits"            # mnist | fashion-mnist | digits
+    source = "builtin:digits-mlp" # or a .onnx / torch file
+    calib = "0:200"               # calibration frames (train split for builtin models)
+    eval = "0:540"                # held-out test frames
+    pixel_scale = 0.00392156862745098   # optional
+
+    [[grid]]                      # every combination of the lists is one row
+    model = ["digits-mlp"]
+    preset = ["truenorth"]
+    weight_bits = [2, 4, 8]
+    ticks = [16, 32, 64]
+
+Each row gives accuracy (held-out frames), SOPs/frame, energy/frame, latency, GSOP/s/W,
+frames/s/W and cores. ``run_suite`` writes ``suite.json`` and ``suite.md`` (atomically,
+after every row) and the Pareto fronts ``pareto_energy.png`` and ``pareto_latency.png``;
+rerunning skips the rows already finished.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snn.errors import ConfigError, SnnError
+
+RESULTS_FORMAT = "snn-bench/1"
+DASK_CONNECT_TIMEOUT = "10s"
+ROW_AXES = ("model", "preset", "weight_bits", "ticks")
+COLUMNS = [  # (key, header, format) of the Markdown table
+    ("dataset", "dataset", "{}"), ("model", "model", "{}"), ("preset", "preset", "{}"),
+    ("weight_bits", "w bits", "{}"), ("ticks", "ticks", "{}"),
+    ("accuracy", "accuracy %", "{:.2f}"), ("ann_accuracy", "ANN %", "{:.2f}"),
+    ("sops_per_frame", "SOPs/frame", "{:,.0f}"), ("energy_per_frame_uj", "µJ/frame", "{:.3f}"),
+    ("latency_ms", "latency ms", "{:g}"), ("gsops_per_watt", "GSOP/s/W", "{:.1f}"),
+    ("frames_per_s_per_w", "frames/s/W", "{:,.0f}"), ("cores", "cores", "{}"),
+    ("frames", "frames", "{}"), ("wall_s", "wall s", "{:.1f}"),
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A trained model of the suite and the data it is measured on."""
+
+    name: str
+    dataset: str
+    source: str
+    calib: str = "0:500"
+    eval: str = "500:"
+    data_dir: str | None = None
+    pixel_scale: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # passed to the converter
+
+
+@dataclass(frozen=True)
+class Row:
+    """One point of the grid."""
+
+    model: str
+    preset: str
+    weight_bits: int | None
+    ticks: int
+
+    @property
+    def key(self) -> str:
+        bits = "auto" if self.weight_bits is None else self.weight_bits
+        return f"{self.model}/{self.preset}/w{bits}/t{self.ticks}"
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    models: dict[str, ModelSpec]
+    rows: list[Row]
+    seed: int = 0
+    energy: str = "truenorth"
+    tick_us: float = 1000.0
+
+    def resolve(self, p: str) -> str:
+        """A path of the suite file, relative to the file's folder."""
+        q = Path(p).expanduser()
+        return str(q if q.is_absolute() else (self.path.parent / q).resolve())
+
+
+# -- loading -------------------------------------------------------------------------------
+
+
+def _toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ImportError:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError as exc:
+            raise ConfigError("reading a suite needs Python >= 3.11 or `pip install tomli`"
+                              ) from exc
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the suite file ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def load_suite(path: str | os.PathLike) -> Suite:
+    """Read and check a suite file; every error names the table and key."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such suite file (the default is benchmarks/suite.toml)")
+    doc = _toml(path)
+    head = doc.get("suite", {})
+    models: dict[str, ModelSpec] = {}
+    known = {"dataset", "source", "calib", "eval", "data_dir", "pixel_scale", "options"}
+    for name, m in doc.get("models", {}).items():
+        unknown = sorted(set(m) - known)
+        if unknown:
+            raise ConfigError(f"{path}: [models.{name}] unknown key {unknown[0]!r}; known: "
+                              f"{sorted(known)}")
+        for req in ("dataset", "source"):
+            if req not in m:
+                raise ConfigError(f"{path}: [models.{name}] needs {req!r}")
+        models[name] = ModelSpec(name=name, **m)
+    if not models:
+        raise ConfigError(f"{path}: no [models.NAME] table")
+    rows: list[Row] = []
+    grids = doc.get("grid", [])
+    if not grids:
+        raise ConfigError(f"{path}: no [[grid]] table; add one with model, preset, "
+                          "weight_bits and ticks lists")
+    for gi, grid in enumerate(grids):
+        unknown = sorted(set(grid) - set(ROW_AXES))
+        if unknown:
+            raise ConfigError(f"{path}: [[grid]] #{gi + 1}: unknown key {unknown[0]!r}; "
+                              f"known: {list(ROW_AXES)}")
+        axes = []
+        for ax in ROW_AXES:
+            v = grid.get(ax, ["truenorth"] if ax == "preset" else
+                         ["auto"] if ax == "weight_bits" else None)
+            if v is None:
+                raise ConfigError(f"{path}: [[grid]] #{gi + 1} needs {ax!r}")
+            axes.append(v if isinstance(v, list) else [v])
+        for model, preset, bits, ticks in itertools.product(*axes):
+            if model not in models:
+                raise ConfigError(f"{path}: [[grid]] #{gi + 1}: model {model!r} has no "
+                                  f"[models.{model}] table")
+            if not (isinstance(ticks, int) and ticks >= 1):
+                raise ConfigError(f"{path}: [[grid]] #{gi + 1}: ticks must be integers >= 1")
+            b = None if bits in ("auto", None) else int(bits)
+            row = Row(str(model), str(preset), b, int(ticks))
+            if row not in rows:
+                rows.append(row)
+    return Suite(name=str(head.get("name", path.stem)), path=path.resolve(), models=models,
+                 rows=rows, seed=int(head.get("seed", 0)),
+                 energy=str(head.get("energy", "truenorth")),
+                 tick_us=float(head.get("tick_us", 1000.0)))
+
+
+# -- results files -------------------------------------------------------------------------
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text to ``path`` through a temp file and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone to read
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_results(out_dir: Path) -> dict[str, dict]:
+    """Finished rows of an earlier run (``suite.json`` in ``out_dir``), by row key."""
+    f = out_dir / "suite.json"
+    if not f.exists():
+        return {}
+    try:
+        doc = json.loads(f.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{f}: not valid JSON ({exc}); move it away to start afresh") from exc
+    if doc.get("format") != RESULTS_FORMAT:
+        raise ConfigError(f"{f}: format {doc.get('format')!r} is not {RESULTS_FORMAT!r}")
+    return {r["key"]: r for r in doc.get("rows", [])}
+
+
+def to_markdown(suite: Suite, rows: list[dict]) -> str:
+    """The results table in Markdown (finished rows; failed ones listed below it)."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    lines = [f"# Benchmark suite `{suite.name}`", "",
+             f"Energy preset `{suite.energy}`, tick {suite.tick_us:g} µs; accuracy on held-out "
+             "frames; SOPs, energy and latency per frame from the engine's counters. "
+             f"Written by `snn bench {_rel(suite.path)}`.", ""]
+    if any(r.get("preset") not in (None, "truenorth", "truenorth-0.75v") for r in ok):
+        lines += ["The energy preset prices every core as a TrueNorth core (256 x 256) whatever "
+                  "the core preset, so the static and per-tick energy of smaller cores (e.g. "
+                  "`small`, 64 x 64) is overestimated: compare their SOPs, cores and accuracy "
+                  "first.", ""]
+    lines += ["Latency: the ticks a frame runs (its input ticks + the pipeline from input to "
+              "readout) at the tick period. Pareto fronts per model: `pareto_energy.png`, "
+              "`pareto_latency.png`.", ""]
+    lines.append("| " + " | ".join(h for _, h, _ in COLUMNS) + " |")
+    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    for r in ok:
+        cells = []
+        for key, _, fmt in COLUMNS:
+            v = r.get(key)
+            if v is None:
+                cells.append("")
+            elif key in ("accuracy", "ann_accuracy"):
+                cells.append(fmt.format(100 * v))
+            else:
+                cells.append(fmt.format(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    bad = [r for r in rows if r.get("status") != "ok"]
+    if bad:
+        lines += ["", "Rows not finished:", ""]
+        lines += [f"- `{r['key']}`: {r.get('status')}: {r.get('error', '')}" for r in bad]
+    return "\n".join(lines) + "\n"
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def write_results(suite: Suite, rows: list[dict], out_dir: Path) -> None:
+    """``suite.json`` + ``suite.md``, atomically; rows in suite order."""
+    order = {r.key: i for i, r in enumerate(suite.rows)}
+    rows = sorted(rows, key=lambda r: order.get(r["key"], len(order)))
+    doc = {"format": RESULTS_FORMAT, "suite": suite.name, "energy": suite.energy,
+           "tick_us": suite.tick_us, "seed": suite.seed, "rows": rows}
+    atomic_write_text(out_dir / "suite.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(out_dir / "suite.md", to_markdown(suite, rows))
+
+
+def write_pareto(rows: list[dict], out_dir: Path, suite_name: str = "") -> list[Path]:
+    """Pareto fronts: accuracy vs energy/frame and accuracy vs latency (PNG)."""
+    from snn.plots import plot_pareto
+
+    ok = [dict(r, group=f"preset {r['preset']}", panel=f"{r['model']} ({r.get('dataset', '')})")
+          for r in rows if r.get("status") == "ok"]
+    if not ok:
+        return []
+    for r in ok:
+        r["label"] = f"w{r['weight_bits']} t{r['ticks']}"
+    sfx = f" ({suite_name})" if suite_name else ""
+    a = plot_pareto(ok, "energy_per_frame_uj", cost_label="energy per frame (µJ)",
+                    group_key="group", panel_key="panel", label_key="label",
+                    title=f"Accuracy vs energy per frame{sfx}",
+                    out=out_dir / "pareto_energy.png")
+    b = plot_pareto(ok, "latency_ms", cost_label="latency per frame (ms)", group_key="group",
+                    panel_key="panel", label_key="label", title=f"Accuracy vs latency{sfx}",
+                    out=out_dir / "pareto_latency.png")
+    del a, b
+    return [out_dir / "pareto_energy.png", out_dir / "pareto_latency.png"]
+
+
+# -- running -------------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """A converted model and its held-out frames, shipped to the workers."""
+
+    spec: ModelSpec
+    network: Any
+    images: Any
+    labels: Any
+    ann_accuracy: float | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+PrepareFn = Callable[[Suite, ModelSpec], Prepared]
+RowFn = Callable[[dict, Prepared, dict], dict]
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None = None,
+              workers: int | None = None, progress: bool = True, rows: Iterable[Row] | None = None,
+              prepare_fn: PrepareFn | None = None, row_fn: RowFn | None = None,
+              log: Callable[[str], None] | None = None) -> list[dict]:
+    """Run the rows not finished yet; return all rows (finished earlier and now).
+
+    scheduler: a Dask scheduler address (``tcp://host:8786``): rows become Dask tasks.
+    workers: local process-pool size (default: half the CPUs, at least 1); 0 runs the rows
+        in this process. Results are written after every row; Ctrl-C stops cleanly
+        (KeyboardInterrupt re-raised after the finished rows are saved).
+    prepare_fn, row_fn: the pipeline (default: :func:`snn.bench_pipeline.prepare_model`,
+        :func:`snn.bench_pipeline.evaluate_row`); both must be picklable module functions.
+    """
+    from snn import bench_pipeline
+
+    prepare_fn = prepare_fn or bench_pipeline.prepare_model
+    row_fn = row_fn or bench_pipeline.evaluate_row
+    log = log or (lambda s: print(s, file=sys.stderr))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = load_results(out)
+    todo = [r for r in (rows or suite.rows) if done.get(r.key, {}).get("status") != "ok"]
+    results = dict(done)
+    if len(todo) < len(list(rows or suite.rows)):
+        log(f"resuming: {len(list(rows or suite.rows)) - len(todo)} finished rows kept, "
+            f"{len(todo)} to run")
+    if not todo:
+        write_results(suite, list(results.values()), out)
+        write_pareto(list(results.values()), out, suite.name)
+        return list(results.values())
+    settings = {"seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us}
+
+    # 1. convert each model once (here), 2. rows in parallel
+    prepared: dict[str, Prepared | str] = {}
+    for name in dict.fromkeys(r.model for r in todo):
+        t0 = time.perf_counter()
+        try:
+            prepared[name] = prepare_fn(suite, suite.models[name])
+            log(f"model {name}: prepared in {time.perf_counter() - t0:.1f} s")
+        except SnnError as exc:
+            prepared[name] = f"{type(exc).__name__}: {exc}"
+            log(f"model {name}: skipped: {exc}")
+
+    def record(row: Row, result: dict) -> None:
+        result = {"key": row.key, "model": row.model, "preset": row.preset,
+                  "weight_bits": row.weight_bits, "ticks": row.ticks, **result}
+        results[row.key] = result
+        write_results(suite, list(results.values()), out)
+
+    runnable = []
+    for row in todo:
+        p = prepared[row.model]
+        if isinstance(p, str):
+            record(row, {"dataset": suite.models[row.model].dataset, "status": "skipped",
+                         "error": p})
+        else:
+            runnable.append(row)
+
+    bar = _progress(len(runnable), progress, suite.name)
+    try:
+        if scheduler:
+            _run_dask(scheduler, runnable, prepared, settings, row_fn, record, bar)
+        elif workers == 0:
+            for row in runnable:
+                record(row, _safe(row_fn, asdict(row), prepared[row.model], settings))
+                bar.update(1)
+        else:
+            _run_pool(workers, runnable, prepared, settings, row_fn, record, bar)
+    finally:
+        bar.close()
+    # (not after Ctrl-C: stop at once; the table is current, the next run redraws the fronts)
+    write_pareto(list(results.values()), out, suite.name)
+    return list(results.values())
+
+
+def _safe(row_fn: RowFn, row: dict, prepared: Prepared, settings: dict) -> dict:
+    """Run one row; an SnnError becomes a failed row, anything else propagates."""
+    try:
+        return {"status": "ok", **row_fn(row, prepared, settings)}
+    except SnnError as exc:
+        return {"dataset": prepared.spec.dataset, "status": "error",
+                "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _progress(total: int, enabled: bool, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"suite {name}", unit="row", disable=not enabled,
+                file=sys.stderr)
+
+
+def _run_pool(workers: int | None, rows: list[Row], prepared: dict, settings: dict,
+              row_fn: RowFn, record: Callable, bar) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    n = workers or max(1, (os.cpu_count() or 2) // 2)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                               initializer=_ignore_sigint)
+    try:
+        futs = {pool.submit(_safe, row_fn, asdict(r), prepared[r.model], settings): r
+                for r in rows}
+        for fut in as_completed(futs):
+            record(futs[fut], fut.result())
+            bar.update(1)
+    except BaseException:
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:  # stop the rows still running now (their results are lost)
+            proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _run_dask(address: str, rows: list[Row], prepared: dict, settings: dict, row_fn: RowFn,
+              record: Callable, bar) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'snn[tools]'"
+                          ) from exc
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
+                          "with `dask scheduler` and workers with `dask worker ADDRESS`"
+                          ) from exc
+    futs = []
+    try:
+        shared = {m: client.scatter(prepared[m], broadcast=False)
+                  for m in dict.fromkeys(r.model for r in rows)}
+        futs = [client.submit(_safe, row_fn, asdict(r), shared[r.model], settings,
+                              key=f"snn-bench-{r.key}-{time.time_ns()}", pure=False)
+                for r in rows]
+        by_key = {f.key: r for f, r in zip(futs, rows, strict=True)}
+        for fut in as_completed(futs):
+            record(by_key[fut.key], fut.result())
+            bar.update(1)
+    finally:
+        for f in futs:
+            if not f.done():
+                f.cancel()
+        client.close()

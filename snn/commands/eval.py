@@ -1,0 +1,192 @@
+"""``snn eval``: accuracy vs ticks of a spiking network (.npz) or a core program."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from snn.datasets import NAMES, load, parse_range
+from snn.errors import ConfigError, FormatError, SnnError
+
+HELP = "accuracy vs ticks (and SOPs) of a spiking network or core program on a dataset"
+
+
+def add_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("network", help="spiking network (.npz, snn-net/1) or core program "
+                                   "(.npz, snn-cores/1)")
+    p.add_argument("--data", choices=NAMES, default="mnist")
+    p.add_argument("--data-dir", default=None,
+                   help="dataset directory (default: the loader's standard location)")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--range", default=None, help="START:STOP of the split (default: all)")
+    p.add_argument("--ticks", default="8,16,32,64,128,256", help="comma-separated tick counts")
+    p.add_argument("--json", default=None, help="write the results here (atomically)")
+    p.add_argument("--ann", default=None, help="the source ANN, for its accuracy on the same "
+                                               "frames")
+    p.add_argument("--encoding", choices=["current", "rate", "poisson"], default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--decode", choices=["count", "potential"], default=None,
+                   help="decoding (default: the network's meta 'decode')")
+    p.add_argument("--batch-size", type=int, default=500, help="frames per progress step")
+    from snn.eval_extras import add_options  # --record, --report (UX helper, issue 8)
+    add_options(p)
+
+
+def parse_ticks(text: str) -> list[int]:
+    try:
+        ticks = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError as exc:
+        raise ConfigError(f"--ticks {text!r}: give comma-separated integers, e.g. 8,16,32") from exc
+    if not ticks or ticks[0] < 1:
+        raise ConfigError(f"--ticks {text!r}: tick counts must be >= 1")
+    return ticks
+
+
+def write_json_atomic(path: str | os.PathLike, obj: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def file_format(path: str | os.PathLike) -> str:
+    """The ``format`` tag of an .npz file."""
+    path = Path(path)
+    if not path.exists():
+        raise FormatError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["format"]) if "format" in data.files else "none"
+    except (OSError, ValueError) as exc:
+        raise FormatError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
+                     encoding: str | None = None, seed: int = 0, decode: str | None = None,
+                     batch_size: int = 500, progress: bool = True, json_path: str | None = None,
+                     extra: dict | None = None) -> dict:
+    """Ideal-simulator accuracy vs ticks; writes partial results if interrupted."""
+    from snn.simulate import simulate
+
+    decode = decode or net.meta.get("decode", "count")
+    enc = encoding or net.meta.get("encoding", "current")
+    correct = {d: np.zeros(len(ticks)) for d in ("count", "potential")}
+    sops = np.zeros(len(ticks))
+    spikes = np.zeros(len(ticks))
+    done = 0
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(images), desc="eval", unit="frame")
+
+    def result(interrupted: bool) -> dict:
+        n = max(done, 1)
+        acc = {d: {str(t): correct[d][k] / n for k, t in enumerate(ticks)} for d in correct}
+        out = {"accuracy": acc[decode], "accuracy_count": acc["count"],
+               "accuracy_potential": acc["potential"], "decode": decode, "encoding": enc,
+               "frames": done, "ticks": ticks,
+               "sops_per_frame": {str(t): sops[k] / n for k, t in enumerate(ticks)},
+               "spikes_per_frame": {str(t): spikes[k] / n for k, t in enumerate(ticks)},
+               "wall_s": round(time.perf_counter() - t0, 3), "seed": seed}
+        if interrupted:
+            out["interrupted"] = True
+        out.update(extra or {})
+        return out
+
+    try:
+        for s in range(0, len(images), batch_size):
+            res = simulate(net, images[s:s + batch_size], ticks, encoding=enc, seed=seed,
+                           first_frame=s)
+            lab = labels[s:s + batch_size]
+            for d in correct:
+                correct[d] += (res.predictions(d) == lab[None]).sum(axis=1)
+            sops += res.total_sops().sum(axis=1)
+            spikes += res.total_spikes().sum(axis=1)
+            done += len(lab)
+            if bar is not None:
+                bar.update(len(lab))
+    except KeyboardInterrupt:
+        if json_path and done:
+            write_json_atomic(json_path, result(True))
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    out = result(False)
+    if json_path:
+        write_json_atomic(json_path, out)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    ticks = parse_ticks(args.ticks)
+    fmt = file_format(args.network)
+    if fmt not in ("snn-cores/1", "snn-net/1"):
+        raise FormatError(f"{args.network}: format is {fmt!r}; give a spiking network "
+                          "(snn-net/1, from `snn convert`) or a core program (snn-cores/1)")
+    images, labels = load(args.data, args.data_dir, args.split)
+    sl = parse_range(args.range, len(images)) if args.range else slice(0, len(images))
+    images, labels = images[sl], labels[sl]
+    extra = {"dataset": args.data, "split": args.split,
+             "range": f"{sl.start}:{sl.stop}", "network": str(args.network)}
+    if fmt == "snn-cores/1":
+        try:
+            from snn.cores.evaluate import evaluate_program
+        except ImportError as exc:
+            raise SnnError("evaluating a core program needs snn.cores.evaluate (the core "
+                           "compiler's evaluator), which this installation lacks") from exc
+        from snn.cores.program import CoreProgram
+        program = CoreProgram.load(args.network)
+        out = evaluate_program(program, images, labels, ticks, seed=args.seed,
+                               batch=args.batch_size, progress=True)
+        out = dict(out)
+        out.update(extra)
+        from snn.eval_extras import run_extras
+        run_extras(args, program, images, labels, ticks, out)
+    else:
+        from snn.network import SpikingNetwork
+        net = SpikingNetwork.load(args.network)
+        if args.record or args.report:
+            from snn.eval_extras import run_extras
+            run_extras(args, None, images, labels, ticks, {})
+        out = evaluate_network(net, images, labels, ticks, encoding=args.encoding,
+                               seed=args.seed, decode=args.decode, batch_size=args.batch_size,
+                               json_path=args.json, extra=extra)
+    if args.ann:
+        from snn.converters import ann_predict
+        scale = float(out.get("pixel_scale", 0) or _pixel_scale(args.network))
+        pred = ann_predict(args.ann, images, pixel_scale=scale).argmax(1)
+        out["ann_accuracy"] = float((pred == labels).mean())
+    if args.json:
+        write_json_atomic(args.json, out)
+    acc = out.get("accuracy", {})
+    line = "  ".join(f"{t}: {float(a):.4f}" for t, a in acc.items())
+    ann = f"  (ANN {out['ann_accuracy']:.4f})" if "ann_accuracy" in out else ""
+    print(f"{out.get('frames', len(images))} frames, accuracy by ticks: {line}{ann}")
+    return 0
+
+
+def _pixel_scale(path: str) -> float:
+    fmt = file_format(path)
+    if fmt == "snn-net/1":
+        from snn.network import SpikingNetwork
+        return float(SpikingNetwork.load(path).meta.get("pixel_scale", 1 / 255))
+    with np.load(path, allow_pickle=False) as data:
+        if "x_pixel_scale" in data.files:
+            return float(data["x_pixel_scale"])
+    return 1 / 255

@@ -1,0 +1,60 @@
+"""``snn eval PROG.npz --record RUN.npz --report REPORT.json``: what a user keeps of an
+evaluation on cores besides the accuracy JSON (the spike record for ``snn raster``, the full
+Report for ``snn report``). Used by ``snn.commands.eval``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn.errors import ConfigError
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    """--record, --record-frames, --report."""
+    p.add_argument("--record", metavar="RUN.npz", default=None,
+                   help="core programs: keep the spikes of the first --record-frames frames "
+                        "at the largest tick count (snn-run/1, for `snn raster`)")
+    p.add_argument("--record-frames", type=int, default=8, metavar="N",
+                   help="frames kept by --record (default 8)")
+    p.add_argument("--report", metavar="REPORT.json", default=None,
+                   help="core programs: the full report (snn-report/1: energy, per layer) of "
+                        "a run at the largest tick count; `snn report` renders it")
+
+
+def run_extras(args: argparse.Namespace, program: Any, images: np.ndarray,
+               labels: np.ndarray, ticks: list[int], out: dict) -> None:
+    """Write --record and --report for a core program (a no-op when neither is asked)."""
+    record, report = getattr(args, "record", None), getattr(args, "report", None)
+    if not record and not report:
+        return
+    if program is None:
+        raise ConfigError("--record and --report need a core program: compile the network "
+                          "first (`snn compile NET.npz --out PROG.npz`)")
+    t = max(ticks)
+    name = Path(args.network).name
+    if record:
+        from snn.runfile import record_program_run
+        n = max(1, int(args.record_frames))
+        srun = record_program_run(program, images[:n], t, labels=labels[:n], seed=args.seed,
+                                  name=name, program_path=args.network)
+        srun.save(record)
+        print(f"wrote {record}: spikes of {srun.n_frames} frames x {srun.ticks} ticks "
+              f"(`snn raster {record}`)")
+    if report:
+        from snn.bench_pipeline import predict
+        from snn.cores.compiler import encode_frames
+        from snn.cores.engine import run
+        from snn.demo import frame_report
+
+        lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
+        inputs = encode_frames(program, images, t, seed=args.seed)
+        res = run(program, t + lat, inputs, per_core=True, return_potential=True,
+                  seed=args.seed)
+        acc = float(np.mean(predict(program, res, t) == labels))
+        rep = frame_report(program, res, acc, t, name)
+        rep.to_json(report)
+        print(f"wrote {report} ({t} ticks; `snn report {report}`)")

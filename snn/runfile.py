@@ -1,0 +1,462 @@
+"""Saved runs with recorded spikes (``snn-run/1``): what ``snn raster`` draws.
+
+A run file is an ``.npz`` with format tag ``snn-run/1`` holding the spike record of one or
+more frames of a core program run (frames concatenated, CSR by frame), the external input
+events, and what is needed to label the picture (layer names of cores, which neurons are in
+use, the input map). ``snn raster`` also reads the JSON that ``snn sim --record full --json``
+writes (``spikes``: [[tick, core, neuron], ...], ``ticks``), labelled by layer when the core
+program is given too.
+
+Keys of the ``.npz``:
+
+| key | dtype, shape | meaning |
+|---|---|---|
+| format | str | ``snn-run/1`` |
+| ticks | int64 scalar | ticks each frame ran |
+| tick_s | float64 scalar | tick period in seconds |
+| spikes | int32 [S, 3] | (tick, core, neuron), sorted within a frame |
+| offsets | int64 [F+1] | frame f's spikes are spikes[offsets[f]:offsets[f+1]] |
+| n_cores, n_neurons | int64 scalars | C and N of the program |
+| neuron_used | bool [C, N] | neurons with a synapse, target, readout, leak or spike |
+| layer_names | str [L] | optional; core_layer int32 [C] indexes it (-1: none) |
+| input_events | int32 [E, 3] | optional (tick, core, axon); input_offsets int64 [F+1] |
+| input_map | int32 [M, 3] | optional (core, axon, input element) |
+| n_inputs | int64 scalar | optional: number of input elements |
+| labels, predictions | int64 [F] | optional |
+| meta | str | JSON: source program, encoding, anything else |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snn.errors import ConfigError, FormatError
+from snn.plots import MembraneTrace, RasterGroup
+
+RUN_FORMAT = "snn-run/1"
+
+
+@dataclass
+class SpikeRun:
+    """The spike record of F frames of one core program (see the module docstring)."""
+
+    ticks: int
+    spikes: np.ndarray
+    offsets: np.ndarray
+    n_cores: int
+    n_neurons: int
+    tick_s: float = 1e-3
+    neuron_used: np.ndarray | None = None
+    layer_names: list[str] = field(default_factory=list)
+    core_layer: np.ndarray | None = None
+    input_events: np.ndarray | None = None
+    input_offsets: np.ndarray | None = None
+    input_map: np.ndarray | None = None
+    n_inputs: int | None = None
+    labels: np.ndarray | None = None
+    predictions: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_result(cls, program: Any, result: Any, inputs: Any = None, *,
+                    labels: np.ndarray | None = None, predictions: np.ndarray | None = None,
+                    tick_s: float = 1e-3, meta: dict[str, Any] | None = None) -> SpikeRun:
+        """From an engine ``RunResult`` recorded with ``record="full"``, the ``CoreProgram``
+        it ran and the ``InputSpikes`` given to it (None: the program's stored inputs).
+        predictions: the decoded classes (default: arg-max of the readout spike counts)."""
+        if getattr(result, "spikes", None) is None:
+            raise ConfigError("the run has no spike record; run the engine with record='full'")
+        frames = [np.asarray(s, np.int32).reshape(-1, 3) for s in result.spikes]
+        offsets = np.zeros(len(frames) + 1, np.int64)
+        offsets[1:] = np.cumsum([len(f) for f in frames])
+        spikes = np.concatenate(frames) if frames else np.zeros((0, 3), np.int32)
+        run = cls(ticks=int(result.ticks), spikes=spikes, offsets=offsets,
+                  n_cores=program.n_cores, n_neurons=program.n_neurons, tick_s=float(tick_s),
+                  labels=None if labels is None else np.asarray(labels, np.int64),
+                  predictions=np.asarray(predictions, np.int64) if predictions is not None
+                  else np.asarray(result.outputs).argmax(axis=1).astype(np.int64)
+                  if getattr(result, "outputs", None) is not None
+                  and np.asarray(result.outputs).size else None,
+                  meta=dict(meta or {}))
+        run._add_program_info(program)
+        if inputs is not None:
+            ev = np.stack([np.asarray(inputs.tick), np.asarray(inputs.core),
+                           np.asarray(inputs.axon)], axis=1).astype(np.int32)
+            run.input_events, run.input_offsets = ev, np.asarray(inputs.offsets, np.int64)
+        elif getattr(program, "input_tick", None) is not None:
+            ev = np.stack([program.input_tick, program.input_core, program.input_axon],
+                          axis=1).astype(np.int32)
+            run.input_events = ev  # stored inputs: the engine runs them as one frame
+            run.input_offsets = np.array([0, len(ev)], np.int64)
+        return run
+
+    @classmethod
+    def from_sim_json(cls, path: str | os.PathLike, program: Any = None) -> SpikeRun:
+        """From the JSON of ``snn sim --record full --json OUT`` (one frame)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise FormatError(f"{path}: not a readable JSON file ({exc})") from exc
+        if not isinstance(data, dict) or data.get("spikes") is None:
+            raise FormatError(f"{path}: no 'spikes' in this JSON; record them with "
+                              "`snn sim PROG.npz --ticks T --record full --json OUT`")
+        spikes = np.asarray(data["spikes"], np.int64).reshape(-1, 3).astype(np.int32)
+        ticks = int(data.get("ticks") or (spikes[:, 0].max() + 1 if len(spikes) else 1))
+        if program is None and data.get("program") and Path(data["program"]).exists():
+            from snn.cores.program import CoreProgram
+            program = CoreProgram.load(data["program"])
+        n_cores = program.n_cores if program is not None else int(
+            spikes[:, 1].max() + 1 if len(spikes) else 1)
+        n_neurons = program.n_neurons if program is not None else int(
+            spikes[:, 2].max() + 1 if len(spikes) else 1)
+        tick_s = float(data.get("tick_s") or 1e-6 * float(data.get("tick_us") or 1000.0))
+        run = cls(ticks=ticks, spikes=spikes, offsets=np.array([0, len(spikes)], np.int64),
+                  n_cores=n_cores, n_neurons=n_neurons, tick_s=tick_s,
+                  meta={"source": str(path)})
+        if program is not None:
+            run._add_program_info(program)
+            if getattr(program, "input_tick", None) is not None:
+                run.input_events = np.stack([program.input_tick, program.input_core,
+                                             program.input_axon], axis=1).astype(np.int32)
+                run.input_offsets = np.array([0, len(run.input_events)], np.int64)
+        return run
+
+    def _add_program_info(self, program: Any) -> None:
+        used = (program.crossbar.any(axis=1) | (program.target_core >= 0)
+                | (program.output_index >= 0) | (program.leak != 0))
+        used[self.spikes[:, 1], self.spikes[:, 2]] = True
+        self.neuron_used = used
+        ex = getattr(program, "extras", {}) or {}
+        if "layer_names" in ex and "core_layer" in ex:
+            self.layer_names = [str(x) for x in np.asarray(ex["layer_names"]).ravel()]
+            self.core_layer = np.asarray(ex["core_layer"], np.int32)
+        for key in ("layer_neurons", "layer_splitters", "layer_relays"):
+            if key in ex:
+                self.meta[key] = [int(v) for v in np.asarray(ex[key]).ravel()]
+        if all(k in ex for k in ("input_element", "input_map_core", "input_map_axon")):
+            self.input_map = np.stack([ex["input_map_core"], ex["input_map_axon"],
+                                       ex["input_element"]], axis=1).astype(np.int32)
+            if "input_shape" in ex:
+                self.n_inputs = int(np.prod(np.asarray(ex["input_shape"])))
+            else:
+                self.n_inputs = int(self.input_map[:, 2].max() + 1) if len(self.input_map) else 0
+
+    # -- files ---------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``snn-run/1`` atomically."""
+        from snn.cores.program import atomic_savez
+
+        payload: dict[str, np.ndarray] = {
+            "format": np.array(RUN_FORMAT), "ticks": np.int64(self.ticks),
+            "tick_s": np.float64(self.tick_s), "spikes": np.asarray(self.spikes, np.int32),
+            "offsets": np.asarray(self.offsets, np.int64), "n_cores": np.int64(self.n_cores),
+            "n_neurons": np.int64(self.n_neurons), "meta": np.array(json.dumps(self.meta)),
+        }
+        if self.neuron_used is not None:
+            payload["neuron_used"] = np.asarray(self.neuron_used, np.bool_)
+        if self.layer_names and self.core_layer is not None:
+            payload["layer_names"] = np.array(self.layer_names)
+            payload["core_layer"] = np.asarray(self.core_layer, np.int32)
+        if self.input_events is not None:
+            payload["input_events"] = np.asarray(self.input_events, np.int32)
+            payload["input_offsets"] = np.asarray(self.input_offsets, np.int64)
+        if self.input_map is not None:
+            payload["input_map"] = np.asarray(self.input_map, np.int32)
+            payload["n_inputs"] = np.int64(self.n_inputs or 0)
+        for key in ("labels", "predictions"):
+            if getattr(self, key) is not None:
+                payload[key] = np.asarray(getattr(self, key), np.int64)
+        return atomic_savez(path, payload)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, program: Any = None) -> SpikeRun:
+        """Read a run: ``.npz`` (``snn-run/1``) or the JSON of ``snn sim --record full``."""
+        path = Path(path)
+        if not path.exists():
+            raise FormatError(f"{path}: no such run file; record one with `snn eval NET_OR_PROG "
+                              "--record RUN.npz ...` or `snn sim PROG.npz --record full "
+                              "--json RUN.json`")
+        if path.suffix.lower() == ".json":
+            return cls.from_sim_json(path, program)
+        try:
+            data = np.load(path, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - numpy raises many kinds
+            raise FormatError(f"{path}: not a readable .npz or .json run file ({exc})") from exc
+        with data:
+            tag = str(data["format"]) if "format" in data.files else "none"
+            if tag != RUN_FORMAT:
+                raise FormatError(f"{path}: format is {tag!r}, expected {RUN_FORMAT!r} (a run "
+                                  "with recorded spikes, e.g. from `snn eval ... --record`)")
+            g = {k: data[k] for k in data.files}
+        run = cls(ticks=int(g["ticks"]), spikes=g["spikes"], offsets=g["offsets"],
+                  n_cores=int(g["n_cores"]), n_neurons=int(g["n_neurons"]),
+                  tick_s=float(g["tick_s"]), neuron_used=g.get("neuron_used"),
+                  layer_names=[str(x) for x in g.get("layer_names", [])],
+                  core_layer=g.get("core_layer"), input_events=g.get("input_events"),
+                  input_offsets=g.get("input_offsets"), input_map=g.get("input_map"),
+                  n_inputs=int(g["n_inputs"]) if "n_inputs" in g else None,
+                  labels=g.get("labels"), predictions=g.get("predictions"),
+                  meta=json.loads(str(g["meta"])) if "meta" in g else {})
+        if program is not None and run.neuron_used is None:
+            run._add_program_info(program)
+        return run
+
+    # -- access --------------------------------------------------------------------------
+    @property
+    def n_frames(self) -> int:
+        return len(self.offsets) - 1
+
+    def frame_spikes(self, frame: int = 0) -> np.ndarray:
+        """int32 [S, 3] (tick, core, neuron) of one frame."""
+        self._check_frame(frame)
+        return self.spikes[self.offsets[frame]: self.offsets[frame + 1]]
+
+    def frame_inputs(self, frame: int = 0) -> np.ndarray:
+        """int32 [E, 3] (tick, core, axon) of one frame's external input."""
+        self._check_frame(frame)
+        if self.input_events is None:
+            return np.zeros((0, 3), np.int32)
+        return self.input_events[self.input_offsets[frame]: self.input_offsets[frame + 1]]
+
+    def _check_frame(self, frame: int) -> None:
+        if not 0 <= frame < self.n_frames:
+            raise ConfigError(f"frame {frame} is not in this run (it holds {self.n_frames} "
+                              f"frame{'s' if self.n_frames != 1 else ''}: 0..{self.n_frames - 1})")
+
+    def layer_of_core(self) -> np.ndarray:
+        """int [C]: layer index of every core (-1 where unknown)."""
+        if self.core_layer is None:
+            return np.full(self.n_cores, -1, np.int32)
+        return np.asarray(self.core_layer, np.int32)
+
+    # -- raster groups -------------------------------------------------------------------
+    def groups(self, frame: int = 0, *, layers: list[str] | None = None,
+               cores: tuple[int, int] | None = None, include_input: bool = True
+               ) -> list[RasterGroup]:
+        """Raster groups of one frame: the input (if recorded), then one group per layer
+        (cores without a layer form their own group) or per core when the program carries
+        no layer names. ``layers`` (names; "input" for the input) or ``cores`` (half-open
+        range) select."""
+        spikes = self.frame_spikes(frame)
+        C, N = self.n_cores, self.n_neurons
+        used = self.neuron_used
+        if used is None:
+            used = np.zeros((C, N), np.bool_)
+            used[spikes[:, 1], spikes[:, 2]] = True
+        core_ok = np.ones(C, np.bool_)
+        if cores is not None:
+            lo, hi = cores
+            if not (0 <= lo < hi <= C):
+                raise ConfigError(f"--cores {lo}:{hi} is outside the program's cores 0:{C}")
+            core_ok[:] = False
+            core_ok[lo:hi] = True
+        layer_of = self.layer_of_core()
+        known = list(self.layer_names)
+        if layers is not None:
+            bad = [x for x in layers if x not in known and x != "input"]
+            if bad:
+                have = ", ".join(["input"] + known) if known else "none recorded"
+                raise ConfigError(f"no layer named {bad[0]!r} in this run; layers: {have}"
+                                  + ("" if known else " (give --program PROG.npz, or use "
+                                     "--cores A:B)"))
+        # partition of cores into groups
+        parts: list[tuple[str, np.ndarray]] = []
+        if known:
+            for li, name in enumerate(known):
+                if layers is None or name in layers:
+                    parts.append((name, np.flatnonzero((layer_of == li) & core_ok)))
+            if layers is None:
+                rest = np.flatnonzero((layer_of < 0) & core_ok)
+                if len(rest):
+                    parts.append(("other cores", rest))
+        else:
+            sel = np.flatnonzero(core_ok)
+            if layers is None or layers != ["input"]:
+                if len(sel) <= 16:
+                    parts = [(f"core {c}", np.array([c])) for c in sel]
+                else:
+                    parts = [(f"cores {sel[0]}-{sel[-1]}", sel)]
+        groups: list[RasterGroup] = []
+        want_input = include_input and cores is None and (layers is None or "input" in layers)
+        if want_input and self.input_events is not None:
+            groups.append(self._input_group(frame))
+        for name, cs in parts:
+            if not len(cs):
+                continue
+            mask = np.zeros((C, N), np.bool_)
+            mask[cs] = used[cs]
+            rank = np.full((C, N), -1, np.int64)
+            rank[mask] = np.arange(int(mask.sum()))
+            r = rank[spikes[:, 1], spikes[:, 2]]
+            keep = r >= 0
+            groups.append(RasterGroup(name, spikes[keep, 0].astype(np.int64), r[keep],
+                                      int(mask.sum()), note=self._layer_note(name)))
+        return [g for g in groups if g.n_units > 0]
+
+    def _layer_note(self, name: str) -> str:
+        """'64 + 192 splitter copies' for a layer whose neurons the compiler copied."""
+        if name not in self.layer_names:
+            return ""
+        li = self.layer_names.index(name)
+        parts = []
+        for key, what in (("layer_splitters", "splitter copies"), ("layer_relays", "relays")):
+            vals = self.meta.get(key)
+            if vals and li < len(vals) and vals[li]:
+                parts.append(f"{vals[li]} {what}")
+        neurons = self.meta.get("layer_neurons")
+        if not parts or not neurons or li >= len(neurons):
+            return ""
+        return f"({neurons[li]} + " + " + ".join(parts) + ")"
+
+    def _input_group(self, frame: int) -> RasterGroup:
+        ev = self.frame_inputs(frame)
+        if self.input_map is not None and len(self.input_map):
+            m = self.input_map
+            key = m[:, 0].astype(np.int64) * 65536 + m[:, 1]
+            order = np.argsort(key, kind="stable")
+            skey, selem = key[order], m[order, 2]
+            ek = ev[:, 1].astype(np.int64) * 65536 + ev[:, 2]
+            pos = np.searchsorted(skey, ek)
+            hit = (pos < len(skey)) & (skey[np.minimum(pos, len(skey) - 1)] == ek)
+            # one input element drives several axons: count each (tick, element) once
+            te = np.unique(np.stack([ev[hit, 0], selem[pos[hit]]], axis=1), axis=0)
+            n = self.n_inputs or int(m[:, 2].max() + 1)
+            return RasterGroup("input", te[:, 0].astype(np.int64), te[:, 1].astype(np.int64),
+                               n, is_input=True)
+        ek = ev[:, 1].astype(np.int64) * 65536 + ev[:, 2]
+        uniq, inv = np.unique(ek, return_inverse=True)
+        return RasterGroup("input (core, axon)", ev[:, 0].astype(np.int64),
+                           inv.astype(np.int64), len(uniq), is_input=True)
+
+
+def membrane_trace(program: Any, run: SpikeRun, core: int, neuron: int, frame: int = 0,
+                   label: str | None = None) -> MembraneTrace:
+    """The membrane potential of (core, neuron) after every tick of one frame, recomputed
+    from the recorded spikes and inputs with the tick semantics of DESIGN §3 (integrate, leak,
+    saturate, fire/reset, floor). Exact for deterministic programs; the note says whether the
+    recomputed spikes equal the recorded ones."""
+    C, N = program.n_cores, program.n_neurons
+    if not (0 <= core < C and 0 <= neuron < N):
+        raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
+                          f"{N} neurons); give --trace CORE:NEURON")
+    T = run.ticks
+    drive = np.zeros(T + 16, np.int64)
+    feeds = program.crossbar[core, :, neuron]
+    w = program.weight[core, neuron].astype(np.int64)
+    atype = program.axon_type[core].astype(np.int64)
+    spikes = run.frame_spikes(frame).astype(np.int64)
+    if len(spikes):
+        tc = program.target_core[spikes[:, 1], spikes[:, 2]]
+        ta = program.target_axon[spikes[:, 1], spikes[:, 2]].astype(np.int64)
+        hit = tc == core
+        hit[hit] &= feeds[ta[hit]]
+        arr = spikes[hit, 0] + program.delay[spikes[hit, 1], spikes[hit, 2]].astype(np.int64)
+        np.add.at(drive, np.minimum(arr, T + 15), w[atype[ta[hit]]])
+    ev = run.frame_inputs(frame).astype(np.int64)
+    if len(ev):
+        hit = (ev[:, 1] == core) & (ev[:, 0] < T)
+        hit[hit] &= feeds[ev[hit, 2]]
+        np.add.at(drive, ev[hit, 0], w[atype[ev[hit, 2]]])
+    leak = int(program.leak[core, neuron])
+    alpha = int(program.threshold[core, neuron])
+    beta = int(program.neg_threshold[core, neuron])
+    mode = int(program.reset_mode[core, neuron])
+    reset = int(program.reset_value[core, neuron])
+    vmin, vmax = -(2 ** 19), 2 ** 19 - 1
+    v, pot, fired = 0, np.zeros(T, np.int64), []
+    for t in range(T):
+        v = min(max(v + int(drive[t]) + leak, vmin), vmax)
+        if v >= alpha:
+            fired.append(t)
+            v = reset if mode == 0 else (v - alpha if mode == 1 else v)
+        v = max(v, -beta)
+        pot[t] = v
+    rec = spikes[(spikes[:, 1] == core) & (spikes[:, 2] == neuron), 0]
+    stochastic = any(getattr(program, k, None) is not None and np.asarray(
+        getattr(program, k))[core, neuron].any()
+        for k in ("stochastic_synapse", "stochastic_leak", "threshold_mask"))
+    if np.array_equal(np.asarray(fired, np.int64), np.sort(rec)):
+        note = "recomputed; spikes match the record"
+    else:
+        note = ("recomputed; stochastic neuron, spikes differ from the record" if stochastic
+                else "recomputed; WARNING: spikes differ from the record")
+    if label is None:
+        li = run.layer_of_core()[core]
+        label = f"core {core}:{neuron}" + (f" ({run.layer_names[li]})" if li >= 0 else "")
+    return MembraneTrace(label, np.arange(T), pot, float(alpha), np.sort(rec), note)
+
+
+def raster(run: SpikeRun | str | os.PathLike, program: Any = None, *,
+           layers: list[str] | None = None, cores: tuple[int, int] | None = None,
+           ticks: tuple[int, int] | None = None, frame: int = 0,
+           traces: list[tuple[int, int]] = (), max_neurons: int = 1500,
+           title: str | None = None, out: str | os.PathLike | None = None):
+    """The spike raster of a saved run, from Python (notebooks): what ``snn raster`` draws.
+
+    run: a SpikeRun or the path of a run file; program: the CoreProgram (or its path), for
+    layer names of a sim JSON and for membrane ``traces`` [(core, neuron), ...]. Returns the
+    matplotlib Figure (shown inline by Jupyter); writes ``out`` when given.
+    """
+    from snn.plots import plot_raster
+
+    if program is not None and not hasattr(program, "crossbar"):
+        from snn.cores.program import CoreProgram
+        program = CoreProgram.load(program)
+    srun = run if isinstance(run, SpikeRun) else SpikeRun.load(run, program)
+    if traces and program is None:
+        src = srun.meta.get("program")
+        if not src or not Path(src).exists():
+            raise ConfigError("membrane traces need the core program: pass program=...")
+        from snn.cores.program import CoreProgram
+        program = CoreProgram.load(src)
+    t0, t1 = ticks if ticks is not None else (0, srun.ticks)
+    if not 0 <= t0 < t1 <= srun.ticks:
+        raise ConfigError(f"ticks {t0}:{t1} are outside the run's 0:{srun.ticks}")
+    groups = srun.groups(frame, layers=layers, cores=cores)
+    trs = [membrane_trace(program, srun, c, n, frame) for c, n in traces]
+    return plot_raster(groups, (t0, t1), tick_ms=srun.tick_s * 1e3, traces=trs,
+                       title=title or default_title(srun, frame), max_units=max_neurons,
+                       out=out)
+
+
+def default_title(srun: SpikeRun, frame: int) -> str:
+    """'Spike raster, frame 0, label 6, predicted 6, <name>'."""
+    parts = [f"Spike raster, frame {frame}"]
+    if srun.labels is not None and frame < len(srun.labels):
+        parts.append(f"label {int(srun.labels[frame])}")
+    if srun.predictions is not None and frame < len(srun.predictions):
+        parts.append(f"predicted {int(srun.predictions[frame])}")
+    src = srun.meta.get("name") or srun.meta.get("program")
+    if src:
+        parts.append(str(Path(str(src)).name))
+    return ", ".join(parts)
+
+
+def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = None,
+                       seed: int = 0, first_frame: int = 0, name: str | None = None,
+                       program_path: str | None = None) -> SpikeRun:
+    """Run a compiled program on ``images`` (raw frames) for ``ticks`` input ticks plus its
+    pipeline latency with the full spike record: what ``snn eval PROG --record`` saves."""
+    from snn.cores.compiler import encode_frames
+    from snn.cores.engine import run
+
+    lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
+    inputs = encode_frames(program, images, ticks, seed=seed, first_frame=first_frame)
+    from snn.bench_pipeline import predict
+
+    res = run(program, ticks + lat, inputs, record="full", seed=seed, return_potential=True)
+    meta = {"ticks_in": int(ticks), "latency_ticks": lat, "first_frame": int(first_frame)}
+    if name:
+        meta["name"] = name
+    if program_path:
+        meta["program"] = str(Path(program_path).resolve())
+    return SpikeRun.from_result(program, res, inputs, labels=labels,
+                                predictions=predict(program, res, ticks), meta=meta)

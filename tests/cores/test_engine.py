@@ -1,0 +1,273 @@
+"""The numba engine against hand-worked ticks and the pure-Python reference."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from snn.cores import engine
+from snn.cores.engine import InputSpikes, run
+from snn.cores.program import CoreProgram
+from snn.cores.random_network import random_test_inputs, random_test_program
+from snn.cores.spec import CoreSpec
+from snn.errors import ConfigError
+
+SMALL = CoreSpec(name="t", axons=4, neurons=4)
+
+
+def _prog(n_cores: int = 2) -> CoreProgram:
+    return CoreProgram.empty(n_cores, SMALL)
+
+
+def _one_input(tick: int, core: int, axon: int) -> InputSpikes:
+    return InputSpikes.from_frames([(np.array([tick]), np.array([core]), np.array([axon]))])
+
+
+def assert_same(a: engine.RunResult, b: engine.RunResult) -> None:
+    """Two runs agree spike for spike, counter for counter."""
+    for k in engine.COUNTERS:
+        np.testing.assert_array_equal(a.counters[k], b.counters[k], err_msg=k)
+    np.testing.assert_array_equal(a.outputs, b.outputs)
+    if a.spikes is not None:
+        assert len(a.spikes) == len(b.spikes)
+        for x, y in zip(a.spikes, b.spikes, strict=True):
+            np.testing.assert_array_equal(x, y)
+    for name in ("spike_counts", "potential"):
+        if getattr(a, name) is not None:
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    for name in ("per_core", "per_tick"):
+        if getattr(a, name) is not None:
+            for k in getattr(a, name):
+                np.testing.assert_array_equal(getattr(a, name)[k], getattr(b, name)[k])
+
+
+# -- hand-worked ticks ------------------------------------------------------------------------
+
+def test_chain_delay_hops_and_counters():
+    p = _prog(2)
+    p.crossbar[0, 0, 0] = True          # input axon 0 -> neuron 0 of core 0
+    p.weight[0, 0, 0] = 5
+    p.threshold[0, 0] = 5
+    p.target_core[0, 0], p.target_axon[0, 0], p.delay[0, 0] = 1, 2, 3
+    p.crossbar[1, 2, 1] = True          # core 1: axon 2 -> neuron 1
+    p.axon_type[1, 2] = 3
+    p.weight[1, 1, 3] = 10
+    p.threshold[1, 1] = 10
+    p.output_index[1, 1] = 0
+    r = run(p, 6, _one_input(0, 0, 0), record="full")
+    np.testing.assert_array_equal(r.spikes[0], [[0, 0, 0], [3, 1, 1]])
+    assert r.total("spikes") == 2 and r.total("sops") == 2 and r.total("input_events") == 1
+    assert r.total("hops") == 1 and r.total("chip_crossings") == 0
+    assert r.outputs.tolist() == [[1]]
+
+
+@pytest.mark.parametrize("mode, expected_v, expected_ticks", [
+    (0, [7, -3, 4, -3], [1, 3]),       # V <- R = -3
+    (1, [7, 4, 1, 8], [1, 2]),         # V <- V - 10
+    (2, [7, 14, 21, 28], [1, 2, 3]),   # no reset
+])
+def test_reset_modes(mode, expected_v, expected_ticks):
+    p = _prog(1)
+    p.leak[0, 0], p.threshold[0, 0] = 7, 10
+    p.reset_mode[0, 0], p.reset_value[0, 0], p.neg_threshold[0, 0] = mode, -3, 5
+    vs = [int(run(p, t, return_potential=True).potential[0, 0, 0]) for t in range(1, 5)]
+    assert vs == expected_v
+    r = run(p, 4, record="full")
+    assert r.spikes[0][:, 0].tolist() == expected_ticks
+
+
+def test_floor_applies_after_reset_and_leak():
+    p = _prog(1)
+    p.leak[0, 0], p.neg_threshold[0, 0] = -5, 12
+    p.leak[0, 1], p.threshold[0, 1] = 3, 3
+    p.reset_value[0, 1], p.neg_threshold[0, 1] = -100, 20   # reset below the floor
+    assert run(p, 1, return_potential=True).potential[0, 0, 1] == -20
+    assert run(p, 4, return_potential=True).potential[0, 0].tolist()[:2] == [-12, -11]
+
+
+def test_saturation_at_20_bits():
+    p = _prog(1)
+    p.leak[0, :] = [2**20, -(2**21), 2**20, 0]
+    p.threshold[0, 0] = 2**19                      # unreachable: V saturates at 2^19 - 1
+    p.threshold[0, 2] = 2**19 - 1
+    p.reset_mode[0, 2] = 2
+    p.neg_threshold[0, 1] = 2**20                  # floor below the saturation
+    r = run(p, 3, record="full", return_potential=True)
+    assert r.potential[0, 0].tolist() == [2**19 - 1, -(2**19), 2**19 - 1, 0]
+    assert r.spikes[0].tolist() == [[0, 0, 2], [1, 0, 2], [2, 0, 2]]
+
+
+def test_collisions_add_and_are_counted():
+    p = _prog(2)
+    p.leak[0, 0:2] = 1                             # two neurons fire at tick 0 ...
+    p.target_core[0, 0:2], p.target_axon[0, 0:2] = 1, 0   # ... onto the same axon
+    p.crossbar[1, 0, :] = True
+    p.weight[1, :, 0] = 3
+    p.threshold[1, :] = 100
+    r = run(p, 2, return_potential=True)
+    assert r.potential[0, 1].tolist() == [6, 6, 6, 6]
+    assert r.total("axon_collisions") == 1 and r.total("sops") == 8
+
+
+def test_late_inputs_ignored_and_late_spikes_count_hops_not_sops():
+    p = _prog(2)
+    p.leak[0, 0] = 1
+    p.target_core[0, 0], p.target_axon[0, 0], p.delay[0, 0] = 1, 0, 15
+    p.crossbar[1, 0, :] = True
+    p.leak[0, 1] = 1                               # a neuron without target: no hops
+    inp = InputSpikes.from_frames([(np.array([1, 5, 9]), np.array([1, 1, 1]),
+                                    np.array([0, 0, 0]))])
+    r = run(p, 5, inp)                             # inputs at 5 and 9 are >= T
+    assert r.total("input_events") == 1 and r.total("sops") == 4
+    assert r.total("spikes") == 10 and r.total("hops") == 5
+
+
+def test_chip_crossings_and_custom_placement():
+    p = _prog(2)
+    p.leak[0, 0] = 1
+    p.target_core[0, 0] = 1
+    r = run(p, 1, chip_size=(1, 1))                # cores 0 and 1 on different chips
+    assert (r.total("hops"), r.total("chip_crossings")) == (1, 1)
+    p.core_xy = np.array([[0, 0], [3, 70]], np.int32)
+    r = run(p, 1)
+    assert (r.total("hops"), r.total("chip_crossings")) == (73, 1)
+
+
+def test_counts_per_core_per_tick_are_consistent():
+    p = random_test_program(3, n_cores=3)
+    inp = random_test_inputs(3, p, 25, n_frames=2)
+    full = run(p, 25, inp, record="full", per_core=True, per_tick=True)
+    counts = run(p, 25, inp, record="counts")
+    for b in range(2):
+        hist = np.zeros((3, 8), np.int32)
+        np.add.at(hist, (full.spikes[b][:, 1], full.spikes[b][:, 2]), 1)
+        np.testing.assert_array_equal(hist, counts.spike_counts[b])
+        assert (np.diff(full.spikes[b][:, 0]) >= 0).all()
+    for k in ("spikes", "sops"):
+        np.testing.assert_array_equal(full.per_core[k].sum(1), full.counters[k])
+        np.testing.assert_array_equal(full.per_tick[k].sum(1), full.counters[k])
+    np.testing.assert_array_equal(full.per_core["hops"].sum(1), full.counters["hops"])
+    assert full.total("spikes") == int(counts.spike_counts.sum())
+
+
+def test_stored_inputs_are_the_default_frame():
+    p = _prog(1)
+    p.crossbar[0, 1, 2] = True
+    p.weight[0, 2, 0] = 1
+    p.input_tick = np.array([0, 2], np.int32)
+    p.input_core = np.array([0, 0], np.int32)
+    p.input_axon = np.array([1, 1], np.int16)
+    r = run(p, 4, record="full")
+    assert r.spikes[0].tolist() == [[0, 0, 2], [2, 0, 2]]
+    assert r.total("input_events") == 2
+
+
+def test_zero_ticks_and_empty_frames():
+    p = random_test_program(1)
+    r = run(p, 0, InputSpikes.empty(3), record="full")
+    assert r.n_frames == 3 and r.total("spikes") == 0 and all(len(s) == 0 for s in r.spikes)
+
+
+# -- input validation -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ticks=-1), "ticks"),
+    (dict(ticks=2.5), "ticks"),
+    (dict(record="all"), "record"),
+    (dict(backend="nest"), "backend"),
+    (dict(inputs=_one_input(0, 2, 0)), r"inputs\.core\[0\] = 2"),
+    (dict(inputs=_one_input(0, 0, 4)), r"inputs\.axon\[0\] = 4"),
+    (dict(inputs=_one_input(-1, 0, 0)), r"inputs\.tick\[0\]"),
+    (dict(inputs=InputSpikes(np.zeros(2, np.int32), np.zeros(2, np.int32),
+                             np.zeros(2, np.int16), np.array([0, 1]))), "offsets"),
+    (dict(inputs=InputSpikes(np.zeros(1), np.zeros(1, np.int32), np.zeros(1, np.int16),
+                             np.array([0, 1]))), "dtype"),
+])
+def test_bad_arguments_give_clear_errors(kwargs, match):
+    args = dict(ticks=3)
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=match):
+        run(_prog(2), **args)
+
+
+# -- engine == reference ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(8))
+def test_engine_matches_reference_on_random_programs(seed):
+    p = random_test_program(seed, stochastic=seed % 2 == 1, n_cores=1 + seed % 3)
+    inp = random_test_inputs(seed, p, 30, n_frames=1 + seed % 3)
+    kw = dict(record="full", per_core=True, per_tick=True, return_potential=True, seed=seed)
+    assert_same(run(p, 30, inp, **kw), run(p, 30, inp, backend="reference", **kw))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**31 - 1), cores=st.integers(1, 4), axons=st.sampled_from([4, 8]),
+       neurons=st.sampled_from([4, 8]), density=st.floats(0.05, 1.0),
+       stochastic=st.booleans(), ticks=st.integers(0, 40), frames=st.integers(1, 3),
+       record=st.sampled_from(["full", "counts"]))
+def test_property_engine_equals_reference(seed, cores, axons, neurons, density, stochastic,
+                                          ticks, frames, record):
+    p = random_test_program(seed, cores, axons, neurons, density, stochastic)
+    inp = random_test_inputs(seed, p, max(ticks, 1), n_frames=frames)
+    kw = dict(record=record, per_core=True, per_tick=True, return_potential=True, seed=seed)
+    assert_same(run(p, ticks, inp, **kw), run(p, ticks, inp, backend="reference", **kw))
+
+
+def test_seed_changes_stochastic_runs_only():
+    p = random_test_program(5, stochastic=True)
+    a, b = run(p, 40, record="full", seed=1), run(p, 40, record="full", seed=2)
+    assert not np.array_equal(a.spikes[0], b.spikes[0])
+    q = random_test_program(5, stochastic=False)
+    np.testing.assert_array_equal(run(q, 40, record="full", seed=1).spikes[0],
+                                  run(q, 40, record="full", seed=2).spikes[0])
+
+
+# -- thread-count independence ----------------------------------------------------------------
+
+_THREAD_SCRIPT = textwrap.dedent("""
+    import hashlib, json, sys
+    import numpy as np
+    from snn.cores import engine
+    from snn.cores.random_network import random_test_program, random_test_inputs
+    engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame
+    out = {}
+    p = random_test_program(11, n_cores=6, axons=16, neurons=16, stochastic=True)
+    for frames in (1, 4):
+        inp = random_test_inputs(11, p, 60, n_frames=frames, events=80)
+        r = engine.run(p, 60, inp, record="full", seed=3, return_potential=True)
+        h = hashlib.sha256()
+        for s in r.spikes:
+            h.update(s.tobytes())
+        h.update(r.potential.tobytes())
+        out[frames] = [h.hexdigest(), {k: v.tolist() for k, v in r.counters.items()}]
+    import numba
+    out["threads"] = numba.get_num_threads()
+    print(json.dumps(out))
+""")
+
+
+def test_identical_results_for_1_and_2_threads():
+    results = []
+    for threads in (1, 2):
+        env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+        proc = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert results[0].pop("threads") == 1 and results[1].pop("threads") == 2
+    assert results[0] == results[1]
+
+
+def test_progress_chunks_give_the_same_result():
+    p = random_test_program(9, n_cores=2)
+    inp = random_test_inputs(9, p, 20, n_frames=25)
+    kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
+    assert_same(run(p, 20, inp, progress=True, **kw), run(p, 20, inp, **kw))
