@@ -1,10 +1,11 @@
 """N-MNIST: a binarized spiking network trained through time (BPTT, surrogate gradient) on the
 600 training samples in ../shared/data/nmnist, tested on the 50 test samples, on cores.
 
-    # 1. events via tonic (Denoise, Downsample 34x34 -> 17x17) -> 1 ms spikes, saved compactly
-    python benchmarks/train_binarized_nmnist.py prepare --out benchmarks/models/nmnist_spikes.npz
-    # 2. train (GPU if available; --epochs small for a CPU run)
-    python benchmarks/train_binarized_nmnist.py train --spikes benchmarks/models/nmnist_spikes.npz
+    # 1. events via tonic (Denoise; Downsample 34x34 -> 17x17 and time x0.1) -> spikes at
+    #    1 ms ticks (one tick = 10 ms of recording), saved to build/nmnist_spikes.npz
+    python benchmarks/train_binarized_nmnist.py prepare
+    # 2. train (GPU if available; on a shared CPU use --threads 1)
+    python benchmarks/train_binarized_nmnist.py train --epochs 40 --threads 1
     # 3. run the exported network on cores: events at their 1 ms ticks, no framing
     python benchmarks/train_binarized_nmnist.py cores
 
@@ -55,6 +56,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def load_spikes(path: str, split: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    if not Path(path).exists():
+        raise SystemExit(f"{path}: no prepared spikes; run `prepare` first")
     d = np.load(path)
     off = d[f"{split}_offsets"]
     t, e = d[f"{split}_tick"].astype(np.int32), d[f"{split}_element"].astype(np.int32)
@@ -86,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     tr, ytr = load_spikes(args.spikes, "train")
     te, yte = load_spikes(args.spikes, "test")
-    T = args.ticks
+    T = args.ticks or int(np.load(args.spikes)["max_ticks"])
     xtr = torch.as_tensor(dense(tr, T)).to(device)
     xte = torch.as_tensor(dense(te, T)).to(device)
     ytr_t = torch.as_tensor(ytr).to(device)
@@ -179,6 +182,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
         c, n = np.nonzero(nl == li)
         exact &= bool(np.array_equal(r.spike_counts[:, c, n], cnt[:, ne[c, n]]))
     n = len(yte)
+    tf = float(ck["info"].get("time_factor", 1.0))
     per_frame = {k: float(v.mean()) for k, v in r.counters.items()}
     energy = None
     try:
@@ -192,8 +196,10 @@ def cmd_cores(args: argparse.Namespace) -> int:
         energy = {"error": f"{type(exc).__name__}: {exc}"}
     result = {
         "dataset": f"N-MNIST, 600 train / {n} test samples (../shared/data/nmnist)",
-        "architecture": [list(a) for a in ARCH], "input": "2x17x17 (tonic Denoise 10 ms, "
-        "Downsample 0.5), 1 ms ticks, one spike per element and tick",
+        "architecture": [list(a) for a in ARCH],
+        "input": f"2x17x17 (tonic Denoise 10 ms, Downsample spatial 0.5, time {tf:g}: one "
+                 f"1 ms tick = {1 / tf:g} ms of recording), one spike per element and tick, "
+                 "fed to the cores at their ticks (no framing)",
         "training": {k: v for k, v in ck["info"].items() if k != "history"},
         "history": ck["info"].get("history", []),
         "cores": {
@@ -250,13 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("prepare")
     p.add_argument("--data-dir", default=str(DATA))
-    p.add_argument("--time-factor", type=float, default=1.0,
+    p.add_argument("--time-factor", type=float, default=0.1,
                    help="tonic Downsample time_factor (0.1: 10 ms of recording per 1 ms tick)")
-    p.add_argument("--out", default=str(ROOT / ".gpu-data" / "nmnist_spikes.npz"))
+    p.add_argument("--out", default=str(ROOT / "build" / "nmnist_spikes.npz"))
     t = sub.add_parser("train")
-    t.add_argument("--spikes", default=str(ROOT / ".gpu-data" / "nmnist_spikes.npz"))
+    t.add_argument("--spikes", default=str(ROOT / "build" / "nmnist_spikes.npz"))
     t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--ticks", type=int, default=MAX_TICKS)
+    t.add_argument("--ticks", type=int, default=0, help="0: the prepared file's max_ticks")
     t.add_argument("--batch", type=int, default=50)
     t.add_argument("--lr", type=float, default=5e-3)
     t.add_argument("--seed", type=int, default=0)
@@ -265,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--time-budget", type=float, default=1e9)
     t.add_argument("--out", default=str(ROOT / "benchmarks" / "models"))
     c = sub.add_parser("cores")
-    c.add_argument("--spikes", default=str(ROOT / ".gpu-data" / "nmnist_spikes.npz"))
+    c.add_argument("--spikes", default=str(ROOT / "build" / "nmnist_spikes.npz"))
     c.add_argument("--models", default=str(ROOT / "benchmarks" / "models"))
     c.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
