@@ -50,10 +50,15 @@ VARIANTS = {
     "fashion_cnn_avg": [
         {"name": "default", "convert": {}, "encoding": "current"},
         {"name": "v_init=0.5", "convert": {"v_init": 0.5}, "encoding": "current"},
+        {"name": "channel-wise", "convert": {"channel_wise": True}, "encoding": "current"},
+        {"name": "channel-wise+v_init=0.5", "convert": {"channel_wise": True, "v_init": 0.5},
+         "encoding": "current"},
     ],
     "fashion_cnn_max": [
         {"name": "default (gated max)", "convert": {}, "encoding": "current"},
         {"name": "v_init=0.5", "convert": {"v_init": 0.5}, "encoding": "current"},
+        {"name": "channel-wise+v_init=0.5", "convert": {"channel_wise": True, "v_init": 0.5},
+         "encoding": "current"},
         {"name": "max->avg (changes model)", "convert": {"maxpool": "avg"},
          "encoding": "current"},
     ],
@@ -81,8 +86,8 @@ def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
               variants: list[str] | None = None, save=None) -> dict:
     s = model_setup(name, frames)
     ann = ann_predict(s["path"], s["x"], pixel_scale=s["pixel_scale"]).argmax(1)
-    out = {"model": str(Path(s["path"]).relative_to(REPO.parent) if "shared" in str(s["path"])
-                        else Path(s["path"]).relative_to(REPO)),
+    out = {"model": ("../shared/data/models/" + Path(s["path"]).name) if "shared" in str(
+               s["path"]) else str(Path(s["path"]).relative_to(REPO)),
            "calibration": s["calibration"], "evaluation": s["evaluation"],
            "frames": int(len(s["y"])), "ann_accuracy": float((ann == s["y"]).mean()),
            "variants": [], "others": OTHERS}
@@ -124,13 +129,18 @@ def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
     return out
 
 
+DEC = {"potential": "pot", "count": "cnt"}
+
+
 def to_markdown(results: dict) -> str:
     lines = ["# Conversion benchmark: ANN -> SNN (ideal simulator)", "",
              f"Command: `{results['command']}`; machine: {results['machine']}.",
              "Accuracy in % on held-out frames; `pot` = decode by the readout's integrated "
              "potential (default), `cnt` = decode by readout spike count (ties -> lowest "
-             "class). SOPs/frame at the largest tick count. Wall time: ideal simulator for "
-             "all tick counts in one run (max ticks), per 1000 frames.", ""]
+             "class). SOPs/frame at the largest tick count (with `current` input the first "
+             "layer's nonzero analog inputs count as events). Wall time: ideal simulator, all "
+             "tick counts in one run, per 1000 frames, on 2 CPU cores shared with other jobs "
+             "(load 8-16), so only a rough guide.", ""]
     for name, r in results["models"].items():
         ticks = sorted({t for v in r["variants"] for t in v["accuracy_potential"]}, key=int)
         lines += [f"## {name}", "",
@@ -144,7 +154,7 @@ def to_markdown(results: dict) -> str:
             for d in ("potential", "count"):
                 acc = v[f"accuracy_{d}"]
                 ann = v.get("ann_accuracy_same_frames", r["ann_accuracy"])
-                lines.append(f"| {v['variant']} ({v['encoding']}) | {d[:3]} | "
+                lines.append(f"| {v['variant']} ({v['encoding']}) | {DEC[d]} | "
                              f"{v.get('frames', r['frames'])} | {100 * ann:.2f} | "
                              + " | ".join(f"{100 * acc[t]:.2f}" if t in acc else "-"
                                           for t in ticks)
