@@ -201,12 +201,19 @@ def atomic_savez(path: str | os.PathLike, payload: dict[str, np.ndarray]) -> Pat
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **payload)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:

@@ -237,9 +237,12 @@ def to_markdown(suite: Suite, rows: list[dict]) -> str:
                 cells.append(fmt.format(v))
         lines.append("| " + " | ".join(cells) + " |")
     bad = [r for r in rows if r.get("status") != "ok"]
-    if bad:
-        lines += ["", "Rows not finished:", ""]
+    have = {r["key"] for r in rows}
+    missing = [r.key for r in suite.rows if r.key not in have]
+    if bad or missing:
+        lines += ["", "Rows not finished (a rerun of `snn bench` runs them):", ""]
         lines += [f"- `{r['key']}`: {r.get('status')}: {r.get('error', '')}" for r in bad]
+        lines += [f"- `{k}`: not run yet" for k in missing]
     return "\n".join(lines) + "\n"
 
 
@@ -382,12 +385,18 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None
 
 
 def _safe(row_fn: RowFn, row: dict, prepared: Prepared, settings: dict) -> dict:
-    """Run one row; an SnnError becomes a failed row, anything else propagates."""
+    """Run one row; an error becomes a failed row (the others go on; a rerun retries it).
+    Ctrl-C propagates. Errors that are not SnnError are bugs: their traceback is kept."""
     try:
         return {"status": "ok", **row_fn(row, prepared, settings)}
     except SnnError as exc:
         return {"dataset": prepared.spec.dataset, "status": "error",
                 "error": f"{type(exc).__name__}: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - one broken row must not lose the suite
+        import traceback
+        return {"dataset": prepared.spec.dataset, "status": "error",
+                "error": f"internal error {type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=-4)}
 
 
 def _progress(total: int, enabled: bool, name: str):

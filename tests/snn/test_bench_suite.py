@@ -208,3 +208,17 @@ def test_real_rows_on_a_process_pool(tmp_path):
     assert by_t[16]["sops_per_frame"] > 3 * by_t[4]["sops_per_frame"]
     assert by_t[16]["energy_per_frame_uj"] > by_t[4]["energy_per_frame_uj"]
     assert by_t[16]["accuracy"] >= 0.85
+
+
+def broken_row(row: dict, prepared: Prepared, settings: dict) -> dict:
+    if row["ticks"] == 8:
+        raise TypeError("a bug")
+    return fake_row(row, prepared, settings)
+
+
+def test_a_broken_row_does_not_stop_the_suite(suite_file, tmp_path):
+    rows = run_suite(load_suite(suite_file), tmp_path / "res", workers=0, progress=False,
+                     prepare_fn=fake_prepare, row_fn=broken_row, log=lambda m: None)
+    bad = [r for r in rows if r["status"] == "error" and "TypeError: a bug" in r["error"]]
+    assert len(bad) == 5 and "traceback" in bad[0]
+    assert sum(r["status"] == "ok" for r in rows) == 3
