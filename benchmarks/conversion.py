@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 
 from snn.converters import ann_predict, convert
 from snn.datasets import DEFAULT_DIRS, load
+from snn.fileio import atomic_write_text
 from snn.simulate import simulate
 
 HERE = Path(__file__).resolve().parent
@@ -167,14 +167,6 @@ def to_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="keras_mlp,fashion_cnn_avg,fashion_cnn_max")
@@ -205,8 +197,8 @@ def main() -> None:
             merged["variants"] = [v for k, v in previous.items() if k not in done] \
                 + res["variants"]
             results["models"][name] = merged
-            _write(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
-            _write(out.with_suffix(".md"), to_markdown(results))
+            atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
+            atomic_write_text(out.with_suffix(".md"), to_markdown(results))
 
         run_model(name, ticks, args.frames, args.batch, wanted, save)
 

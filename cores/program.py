@@ -8,7 +8,6 @@ first offending index and the rule.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from snn.cores.spec import CoreSpec
 from snn.errors import FormatError, ProgramError
+from snn.fileio import atomic_open
 
 FORMAT = "snn-cores/1"
 EXTRA_PREFIX = "x_"
@@ -195,25 +195,9 @@ class CoreProgram:
 
 def atomic_savez(path: str | os.PathLike, payload: dict[str, np.ndarray]) -> Path:
     """Save arrays as ``.npz`` atomically: a temp file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **payload)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **payload)
+    return Path(path)
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:

@@ -35,7 +35,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from snn.errors import ConfigError, SnnError
+from snn.fileio import atomic_write_text
 
 RESULTS_FORMAT = "snn-bench/1"
 DASK_CONNECT_TIMEOUT = "10s"
@@ -177,21 +177,6 @@ def load_suite(path: str | os.PathLike) -> Suite:
 
 
 # -- results files -------------------------------------------------------------------------
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` through a temp file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_results(out_dir: Path) -> dict[str, dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from snn.errors import ConfigError, FormatError
+from snn.fileio import atomic_write_text
 
 REPORT_FORMAT = "snn-report/1"
 
@@ -160,7 +160,7 @@ class Report:
         """The report as JSON text; written atomically to ``path`` when given."""
         text = json.dumps(_clean(self.to_dict()), indent=1)
         if path is not None:
-            _atomic_write(Path(path), text + "\n")
+            atomic_write_text(Path(path), text + "\n")
         return text
 
     @classmethod
@@ -309,19 +309,6 @@ def _clean(o: Any) -> Any:
     if isinstance(o, float) and not np.isfinite(o):
         return None
     return o
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # -- CLI helpers (used by ``snn sim``; ``snn eval`` may use them too) ----------------------------

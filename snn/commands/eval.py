@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import numpy as np
 
 from snn.datasets import NAMES, load, parse_range
 from snn.errors import ConfigError, FormatError, SnnError
+from snn.fileio import atomic_write_json
 
 HELP = "accuracy vs ticks (and SOPs) of a spiking network or core program on a dataset"
 
@@ -49,18 +48,7 @@ def parse_ticks(text: str) -> list[int]:
 
 
 def write_json_atomic(path: str | os.PathLike, obj: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_json(path, obj)
 
 
 def file_format(path: str | os.PathLike) -> str:

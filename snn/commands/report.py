@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-from pathlib import Path
 
+from snn.fileio import atomic_write_text
 from snn.report import Report
 
 HELP = "render a saved run report (JSON) as a table or Markdown"
@@ -35,12 +33,7 @@ def run(args: argparse.Namespace) -> int:
     rep = Report.from_json(args.run)
     text = rep.to_markdown() if args.markdown else rep.summary() + "\n"
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
+        out = atomic_write_text(args.out, text)
         print(f"wrote {out}")
     else:
         print(text, end="")

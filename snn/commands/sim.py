@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from snn.fileio import atomic_write_json
 
 HELP = "run a core program (snn-cores/1) with its stored inputs; print or save counters/spikes"
 
@@ -83,18 +83,7 @@ def extra_results(args: argparse.Namespace, program: object, result: object, doc
 
 def write_json(path: str | os.PathLike, doc: dict) -> Path:
     """Write JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_json(path, doc, indent=None)
 
 
 def run(args: argparse.Namespace) -> int:
