@@ -1,16 +1,27 @@
 """numba kernels of the core engine (DESIGN §3): typed by their arrays, no project imports.
 
 State of one frame: membrane ``V[C, N]`` (int32, or int64 when the wrapper cannot prove that
-int32 never overflows), and a ring of 16 delay slots; slot ``t & 15`` holds, per destination
-core c, the list of axons of the spikes due at tick t (``ev[16, ev_off[c]:ev_off[c+1]]``,
-``evn[16, C]`` entries used; one entry per spike, so k spikes on one axon add k*w and count
-k - 1 collisions). A core's list holds at most one spike per source neuron plus its inputs,
-which sizes it. A tick's work is proportional to the spikes due, not to the axons.
+int32 never overflows), and a ring of 16 delay slots of spike lists, one list per (route
+chunk p, destination core c), index k = p * C + c: slot ``t & 15`` holds the axons of the
+spikes due at tick t in ``ev[slot, ev_off[k]:ev_off[k] + evn[slot, k]]`` (one entry per
+spike, so k spikes on one axon add k*w and count k - 1 collisions).
 
-A tick has two phases. The core phase (integrate, leak, clamp, fire, reset, floor) is
-independent per core and runs under ``prange`` over cores in the single-frame kernel; the
-route phase (counters, recording, delivery into the ring) runs serially in core order, so
-results never depend on the thread count. Batches run frames under ``prange`` instead.
+Integration: a dense (core, axon) row is one precomputed masked weight row
+``mrow[r] = crossbar[c, a] * weight[c, :, axon_type[c, a]]`` (int8 when the weights fit,
+else int16), added to V[c] as a contiguous (SIMD) loop and prefetched one core ahead; a
+sparse row uses a synapse list; stochastic synapses use the per-synapse path. The neuron
+pass (leak, clamp, floor, threshold test) is one 32-bit loop over ``npar[c] = (leak,
+threshold, -beta)`` (int16 when they fit); a core without input, with zero leak, whose last
+pass fired nothing, is skipped (the pass is then the identity).
+
+A tick runs the cores of each route chunk (``bounds[p]:bounds[p+1]``, one chunk per thread,
+``prange`` over chunks in the single-frame kernel): integrate, neuron pass, reset, then
+route the core's spikes into the chunk's own lists (no two threads write one list) and count
+them per chunk. Integer sums do not depend on the order of a core's list entries (and the
+stochastic draw index j of a spike on an axon only numbers identical draws), so results
+never depend on the thread count; the spike record is gathered serially in core order.
+Batches run frames under ``prange`` instead (one chunk per frame). Hot loops index 2-D
+arrays directly: a row view costs an atomic reference count each time in numba.
 
 Random numbers (stochastic modes) come from a counter-based hash (splitmix64 finaliser) of
 (seed, kind, frame, tick, core, axon/neuron, draw), see ``_step``.
@@ -21,7 +32,11 @@ from __future__ import annotations
 import types
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba import types as nbtypes
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 SLOTS = 16
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -33,7 +48,8 @@ KIND_SYNAPSE, KIND_LEAK, KIND_THRESHOLD = 1, 2, 3
 # per-neuron route record route[c, n, :] (one cache line per spike in the serial route phase)
 R_CORE, R_AXON, R_DELAY, R_HOPS, R_CHIPS, R_OUT = 0, 1, 2, 3, 4, 5
 ROUTE_FIELDS = 8
-# per-(core, axon) record axinfo[c, a] = synapses | axon_type << 16 | dense << 24
+# per-(core, axon) record axinfo[c, a] = synapses | axon_type << 16 | (row + 1) << 24 (int64;
+# row: its masked weight row in mrow, -1 for a sparse row)
 # counters row layout
 C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_INPUTS, C_COLL = 0, 1, 2, 3, 4, 5
 
@@ -45,6 +61,42 @@ def _step(h, x):
     z = (z ^ (z >> S30)) * MUL1
     z = (z ^ (z >> S27)) * MUL2
     return z ^ (z >> S31)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i, j):
+    """Hint the CPU to load the cache line of arr[i, j] (LLVM's prefetch: read, keep)."""
+    sig = nbtypes.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
+                                       wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(inline="always")
+def _prefetch_rows(c, slot, P, C, ev, ev_off, evn, axinfo, mrow):
+    """Start loading the masked weight rows of the spikes due on core c (the integration of
+    core c - 1 and its neuron pass hide the memory latency)."""
+    N = mrow.shape[1]
+    step = max(1, 64 // mrow.itemsize)
+    for q in range(P):
+        base = q * C + c
+        e0 = ev_off[base]
+        for e in range(evn[slot, base]):
+            r = (axinfo[c, np.int64(ev[slot, e0 + e])] >> 24) - 1
+            if r >= 0:
+                for n in range(0, N, step):
+                    _prefetch(mrow, r, n)
 
 
 @njit(cache=True)
@@ -93,11 +145,14 @@ def build_rows(cb, axon_type, wt, dense, rowid, mrow):
                 rowid[c, a] = -1
 
 
-@njit(cache=True)
-def _integrate(c, t, slot, P, C, Vc, sc, ev, ev_off, evn, axinfo, rowid, mrow, wt, cb,
+@njit(inline="always")
+def _integrate(c, t, slot, P, C, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb,
                sptr, sidx, ss, hframe):
     """Add the spikes due on core c in this ring slot (the lists of all P route chunks);
-    return (sops, collisions, number of list entries)."""
+    return (sops, collisions, number of list entries). seen int32 [C, A]: spikes seen per
+    axon (stochastic synapses: the draw index); else seenb uint64 [C, A / 64]: axons seen.
+    Hot loops index the 2-D arrays directly: a row view would cost an atomic reference
+    count per spike."""
     A = cb.shape[1]
     N = cb.shape[2]
     has_ss = ss.shape[0] > 0
@@ -112,186 +167,194 @@ def _integrate(c, t, slot, P, C, Vc, sc, ev, ev_off, evn, axinfo, rowid, mrow, w
         total += n_ev
         for e in range(n_ev):
             a = np.int64(ev[slot, e0 + e])
-            j = sc[a]
-            sc[a] = j + 1
-            if j > 0:
-                coll += 1
             info = axinfo[c, a]
             sops += info & 0xFFFF
             if has_ss:
+                j = seen[c, a]
+                seen[c, a] = j + 1
+                if j > 0:
+                    coll += 1
                 ty = (info >> 16) & 0xFF
-                w = wt[c, ty]
                 he = _step(_step(hc, a), j)
                 for n in range(N):
                     if cb[c, a, n]:
-                        wn = w[n]
+                        wn = wt[c, ty, n]
                         if ss[c, n, ty]:
                             r = _step(he, n) >> S56
                             if wn > 0 and np.int64(r) < wn:
-                                Vc[n] += 1
+                                V[c, n] += 1
                             elif wn < 0 and np.int64(r) < -wn:
-                                Vc[n] -= 1
+                                V[c, n] -= 1
                         else:
-                            Vc[n] += wn
+                            V[c, n] += wn
             else:
-                r = rowid[c, a]
+                wi = a >> 6
+                bit = np.uint64(1) << np.uint64(a & 63)
+                if seenb[c, wi] & bit:
+                    coll += 1
+                seenb[c, wi] |= bit
+                r = (info >> 24) - 1
                 if r >= 0:
-                    row = mrow[r]
                     # contiguous masked row: vectorises
                     for n in range(N):
-                        Vc[n] += row[n]
+                        V[c, n] += mrow[r, n]
                 else:
-                    w = wt[c, (info >> 16) & 0xFF]
+                    ty = (info >> 16) & 0xFF
                     b = c * A + a
                     for s in range(sptr[b], sptr[b + 1]):
-                        n = sidx[s]
-                        Vc[n] += w[n]
+                        n = np.int64(sidx[s])
+                        V[c, n] += wt[c, ty, n]
     if total:
         for q in range(P):
             base = q * C + c
-            e0 = ev_off[base]
-            for e in range(evn[slot, base]):
-                sc[ev[slot, e0 + e]] = 0
+            if has_ss:
+                e0 = ev_off[base]
+                for e in range(evn[slot, base]):
+                    seen[c, ev[slot, e0 + e]] = 0
             evn[slot, base] = 0
+        for i in range(seenb.shape[1]):
+            seenb[c, i] = 0
     return sops, coll, total
 
 
-@njit(cache=True)
-def _neuron_fast(c, Vc, npar, vmin, vmax, fm, fired):
+@njit(inline="always")
+def _neuron_fast(c, p, V, npar, vmin, vmax, fm, fired):
     """Leak, clamp, floor and threshold test of core c in one loop, 32-bit arithmetic (V is
     int32 and the wrapper proved V + input + leak fits); the fired neurons go to fired[c]
-    in neuron order; returns their number."""
-    N = Vc.shape[0]
-    lk = npar[c, 0]
-    th = npar[c, 1]
-    nb = npar[c, 2]
+    in neuron order (fm[p]: scratch); returns their number."""
+    N = V.shape[1]
     lo = np.int32(vmin)
     hi = np.int32(vmax)
     anyf = np.uint8(0)
     for n in range(N):
-        v = np.int32(Vc[n] + np.int32(lk[n]))
+        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]))
         v = np.int32(min(max(v, lo), hi))
-        v = np.int32(max(v, np.int32(nb[n])))
-        Vc[n] = v
-        f = np.uint8(v >= np.int32(th[n]))
-        fm[n] = f
+        v = np.int32(max(v, np.int32(npar[c, 2, n])))
+        V[c, n] = v
+        f = np.uint8(v >= np.int32(npar[c, 1, n]))
+        fm[p, n] = f
         anyf |= f
     nf = 0
     if anyf:
         for n in range(N):
-            if fm[n]:
+            if fm[p, n]:
                 fired[c, nf] = n
                 nf += 1
     return nf
 
 
-@njit(cache=True)
-def _neuron_general(c, t, Vc, npar, vmin, vmax, sl, tmask, hframe, fired):
+@njit(inline="always")
+def _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired):
     """Leak (stochastic where sl), clamp, floor, threshold test (with the random threshold
     mask where tmask) of core c in 64-bit arithmetic; returns the number fired."""
-    N = Vc.shape[0]
-    lk = npar[c, 0]
-    th = npar[c, 1]
-    nb = npar[c, 2]
+    N = V.shape[1]
     has_sl = sl.shape[0] > 0
     hl = _step(_step(_step(hframe, t), c), KIND_LEAK)
     for n in range(N):
-        ln = np.int64(lk[n])
+        ln = np.int64(npar[c, 0, n])
         if has_sl and sl[c, n]:
             r = np.int64(_step(hl, n) >> S56)
             if ln > 0:
                 ln = 1 if r < ln else 0
             elif ln < 0:
                 ln = -1 if r < -ln else 0
-        v = np.int64(Vc[n]) + ln
+        v = np.int64(V[c, n]) + ln
         v = min(max(v, vmin), vmax)
-        Vc[n] = max(v, np.int64(nb[n]))
+        V[c, n] = max(v, np.int64(npar[c, 2, n]))
     nf = 0
     if tmask.shape[0] > 0:
         ht = _step(_step(_step(hframe, t), c), KIND_THRESHOLD)
-        mc = tmask[c]
         for n in range(N):
-            eff = np.int64(th[n])
-            if mc[n] != 0:
-                eff += np.int64(_step(ht, n) >> S33) & np.int64(mc[n])
-            if Vc[n] >= eff:
+            eff = np.int64(npar[c, 1, n])
+            m = np.int64(tmask[c, n])
+            if m != 0:
+                eff += np.int64(_step(ht, n) >> S33) & m
+            if V[c, n] >= eff:
                 fired[c, nf] = n
                 nf += 1
     else:
         for n in range(N):
-            if Vc[n] >= th[n]:
+            if V[c, n] >= npar[c, 1, n]:
                 fired[c, nf] = n
                 nf += 1
     return nf
 
 
 @njit(cache=True)
-def _core_tick(c, t, T, slot, p, P, V, seen, quiet, ev, ev_off, evn, axinfo, rowid, mrow, wt,
-               cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, hframe,
-               fast, route, fired, nfired, fm, acc, outp, counts, pc):
-    """One tick of core c: integrate, leak, fire, reset, floor, then send its spikes into
-    the ring lists of route chunk p (and count them into acc[p], outp[p], counts, pc)."""
+def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, axinfo, mrow,
+                wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask,
+                hframe, fast, route, fired, nfired, fm, acc, outp, counts, pc):
+    """One tick of the cores of route chunk p: per core, integrate, leak, fire, reset,
+    floor, then send its spikes into the ring lists of chunk p (no other thread writes
+    them) and count them into acc[p], outp[p], counts, pc. One call per chunk and tick,
+    the per-core steps inlined (no per-core call or reference counting)."""
+    P = bounds.shape[0] - 1
     C = V.shape[0]
-    Vc = V[c]
-    sops, coll, n_in = _integrate(c, t, slot, P, C, Vc, seen[c], ev, ev_off, evn, axinfo,
-                                  rowid, mrow, wt, cb, sptr, sidx, ss, hframe)
-    # a core without input, zero leak and no random threshold, whose last pass fired no
-    # neuron, is at a fixed point of the neuron pass (clamp and floor are idempotent)
-    if n_in == 0 and quiet[c] and zleak[c]:
-        nfired[c] = 0
-        return
-    if fast:
-        nf = _neuron_fast(c, Vc, npar, vmin, vmax, fm, fired)
-    else:
-        nf = _neuron_general(c, t, Vc, npar, vmin, vmax, sl, tmask, hframe, fired)
-    quiet[c] = nf == 0
-    nb = npar[c, 2]
-    th = npar[c, 1]
-    for i in range(nf):
-        n = fired[c, i]
-        m = rmode[c, n]
-        if m == 0:
-            v = np.int64(rval[c, n])
-        elif m == 1:
-            v = np.int64(Vc[n]) - th[n]
-        else:
-            v = np.int64(Vc[n])
-        Vc[n] = max(v, np.int64(nb[n]))
-    nfired[c] = nf
-    # route: counters, readouts, delivery into chunk p's lists (no other thread writes them)
-    hops = 0
-    chips = 0
     do_counts = counts.shape[0] > 0
-    for i in range(nf):
-        n = np.int64(fired[c, i])
-        rt = route[c, n]
-        o = rt[R_OUT]
-        if o >= 0:
-            outp[p, o] += 1
-        if do_counts:
-            counts[c, n] += 1
-        tc = rt[R_CORE]
-        if tc >= 0:
-            hops += rt[R_HOPS]
-            chips += rt[R_CHIPS]
-            due = t + rt[R_DELAY]
-            if due < T:
-                ds = due & 15
-                k = p * C + tc
-                ev[ds, ev_off[k] + evn[ds, k]] = rt[R_AXON]
-                evn[ds, k] += 1
-    acc[p, C_SPIKES] += nf
-    acc[p, C_SOPS] += sops
-    acc[p, C_HOPS] += hops
-    acc[p, C_CHIPS] += chips
-    acc[p, C_COLL] += coll
-    if pc.shape[0] > 0:
-        pc[0, c] += nf
-        pc[1, c] += sops
-        pc[2, c] += hops
+    do_pc = pc.shape[0] > 0
+    c0 = bounds[p]
+    c1 = bounds[p + 1]
+    pre = ss.shape[0] == 0 and mrow.shape[0] > 0
+    if pre and c0 < c1:
+        _prefetch_rows(c0, slot, P, C, ev, ev_off, evn, axinfo, mrow)
+    for c in range(c0, c1):
+        if pre and c + 1 < c1:
+            _prefetch_rows(c + 1, slot, P, C, ev, ev_off, evn, axinfo, mrow)
+        sops, coll, n_in = _integrate(c, t, slot, P, C, V, seen, seenb, ev, ev_off, evn,
+                                      axinfo, mrow, wt, cb, sptr, sidx, ss, hframe)
+        # a core without input, zero leak and no random threshold, whose last pass fired no
+        # neuron, is at a fixed point of the neuron pass (clamp and floor are idempotent)
+        if n_in == 0 and quiet[c] and zleak[c]:
+            nfired[c] = 0
+            continue
+        if fast:
+            nf = _neuron_fast(c, p, V, npar, vmin, vmax, fm, fired)
+        else:
+            nf = _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired)
+        quiet[c] = nf == 0
+        for i in range(nf):
+            n = np.int64(fired[c, i])
+            m = rmode[c, n]
+            if m == 0:
+                v = np.int64(rval[c, n])
+            elif m == 1:
+                v = np.int64(V[c, n]) - npar[c, 1, n]
+            else:
+                v = np.int64(V[c, n])
+            V[c, n] = max(v, np.int64(npar[c, 2, n]))
+        nfired[c] = nf
+        # route: counters, readouts, delivery into chunk p's ring lists
+        hops = 0
+        chips = 0
+        for i in range(nf):
+            n = np.int64(fired[c, i])
+            o = route[c, n, R_OUT]
+            if o >= 0:
+                outp[p, o] += 1
+            if do_counts:
+                counts[c, n] += 1
+            tc = np.int64(route[c, n, R_CORE])
+            if tc >= 0:
+                hops += route[c, n, R_HOPS]
+                chips += route[c, n, R_CHIPS]
+                due = t + route[c, n, R_DELAY]
+                if due < T:
+                    ds = due & 15
+                    k = p * C + tc
+                    ev[ds, ev_off[k] + evn[ds, k]] = route[c, n, R_AXON]
+                    evn[ds, k] += 1
+        acc[p, C_SPIKES] += nf
+        acc[p, C_SOPS] += sops
+        acc[p, C_HOPS] += hops
+        acc[p, C_CHIPS] += chips
+        acc[p, C_COLL] += coll
+        if do_pc:
+            pc[0, c] += nf
+            pc[1, c] += sops
+            pc[2, c] += hops
 
 
-def _frame_py(T, bounds, V, seen, ev, ev_off, evn, axinfo, rowid, mrow, wt, cb, sptr, sidx,
+def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, sptr, sidx,
               npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, hframe, fast,
               route,
               in_tick, in_core, in_axon,
@@ -330,11 +393,10 @@ def _frame_py(T, bounds, V, seen, ev, ev_off, evn, axinfo, rowid, mrow, wt, cb, 
             ip += 1
         for p in prange(P):
             pi = np.int64(p)  # prange may hand out an unsigned index
-            for c in range(bounds[pi], bounds[pi + 1]):
-                _core_tick(c, t, T, slot, pi, P, V, seen, quiet, ev, ev_off, evn, axinfo,
-                           rowid, mrow, wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin,
-                           vmax, ss, sl, tmask, hframe, fast, route, fired, nfired, fm[pi],
-                           acc, outp, counts, pc)
+            _chunk_tick(pi, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, axinfo,
+                        mrow, wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax,
+                        ss, sl, tmask, hframe, fast, route, fired, nfired, fm, acc, outp,
+                        counts, pc)
         tick_spikes = 0
         tick_sops = 0
         for q in range(P):
@@ -380,7 +442,7 @@ frame_serial = njit(cache=True)(_renamed(_frame_py, "frame_serial"))
 
 
 @njit(cache=True, parallel=True)
-def run_frames(T, vproto, A, ev_off, axinfo, rowid, mrow, wt, cb, sptr, sidx,
+def run_frames(T, vproto, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
                npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, seed_hash, fast,
                route,
                in_tick, in_core, in_axon, in_off,
@@ -393,13 +455,14 @@ def run_frames(T, vproto, A, ev_off, axinfo, rowid, mrow, wt, cb, sptr, sidx,
     bounds = np.array([0, C], np.int64)
     for b in prange(B):
         V = np.zeros((C, N), vproto.dtype)
-        seen = np.zeros((C, A), np.int32)
+        seen = np.zeros((C, A if ss.shape[0] > 0 else 0), np.int32)
+        seenb = np.zeros((C, (A + 63) // 64), np.uint64)
         ev = np.empty((SLOTS, ev_off[C]), np.int16)
         evn = np.zeros((SLOTS, C), np.int32)
         hframe = _step(seed_hash, b)
         lo = in_off[b]
         hi = in_off[b + 1]
-        rec = frame_serial(T, bounds, V, seen, ev, ev_off, evn, axinfo, rowid, mrow, wt, cb,
+        rec = frame_serial(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb,
                            sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask,
                            hframe, fast, route,
                            in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],

@@ -1,9 +1,10 @@
 """The core engine: run a CoreProgram tick by tick, exactly (DESIGN §3, §3.1).
 
 ``run(program, ticks, inputs)`` checks its inputs, prepares the arrays the numba kernels of
-``snn.cores._kernels`` need (synapse counts, dense/sparse synapse rows, routes, hop counts),
-runs B independent frames (prange over frames; a single frame runs prange over cores within
-each tick) and returns a ``RunResult``. Results are identical for any thread count.
+``snn.cores._kernels`` need (synapse counts, masked weight rows of the dense (core, axon)
+rows, sparse synapse lists, narrowed neuron parameters, routes, hop counts), runs B
+independent frames (prange over frames; a single frame runs prange over chunks of cores
+within each tick) and returns a ``RunResult``. Results are identical for any thread count.
 
 Backends: ``"numba"`` (this module), ``"reference"`` (``snn.cores.reference``, pure Python,
 slow, for tests) and ``"brian2"`` (``snn.cores.brian2_backend``, cross-check and baseline).
@@ -251,7 +252,7 @@ class Prepared:
     axon_type: np.ndarray
     neuron: tuple[np.ndarray, ...]  # leak, threshold, neg_threshold, reset_value, reset_mode
     outidx: np.ndarray
-    axinfo: np.ndarray  # int32 [C, A]: synapses | axon_type << 16 | dense << 24
+    axinfo: np.ndarray  # int64 [C, A]: synapses | axon_type << 16 | (row + 1) << 24
     route: np.ndarray  # int32 [C, N, 8]: target core, axon, delay, hops, chips, output
     nsyn: np.ndarray
     dense: np.ndarray
@@ -313,8 +314,8 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         np.uint8)
     neuron = tuple(np.ascontiguousarray(x) for x in (
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
-    axinfo = (nsyn.astype(np.int32) | (p.axon_type.astype(np.int32) << 16)
-              | (dense.astype(np.int32) << 24))
+    axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
+              | ((rowid.astype(np.int64) + 1) << 24))
     route = np.zeros((C, N, K.ROUTE_FIELDS), np.int32)
     for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
                    (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
@@ -414,7 +415,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     full = 1 if record == "full" else 0
     sh = np.uint64(seed_hash(seed))
     vproto = np.zeros(1, prep.vdtype)
-    common = (prep.axinfo, prep.rowid, prep.mrow, prep.wt, prep.cb, prep.sptr, prep.sidx,
+    common = (prep.axinfo, prep.mrow, prep.wt, prep.cb, prep.sptr, prep.sidx,
               prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
               prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
     # 32-bit fused neuron pass (int32 V, no stochastic leak or threshold)
@@ -431,12 +432,13 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
         ev_off = _event_offsets(prep, inputs, bounds)
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
-            seen = np.zeros((C, A), np.int32)
+            seen = np.zeros((C, A if prep.ss.shape[0] else 0), np.int32)
+            seenb = np.zeros((C, (A + 63) // 64), np.uint64)
             ev = np.empty((K.SLOTS, ev_off[-1]), np.int16)
             evn = np.zeros((K.SLOTS, len(ev_off) - 1), np.int32)
             hframe = np.uint64(K.frame_hash(sh, 0))
             kernel = K.frame_parallel if parallel_cores else K.frame_serial
-            return kernel(T_, bounds, V, seen, ev, ev_off, evn, *common, hframe, *route,
+            return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
                                     pt[0], full)
         call(0, np.zeros((C, N), prep.vdtype))  # compiles (or loads) this specialisation
