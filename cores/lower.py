@@ -42,6 +42,7 @@ class Stage:
     # readout only: class of each row and its decode weight (model units per unit)
     term_class: np.ndarray | None = None
     term_weight: np.ndarray | None = None
+    mcodes: np.ndarray | None = None  # per synapse type mask (codebook layers)
 
     def __post_init__(self) -> None:
         lq = self.quant
@@ -50,7 +51,9 @@ class Stage:
             self.thr = lq.threshold[self.chan].astype(np.int64)
             self.leak = lq.bias[self.chan].astype(np.int64)
             self.sig = lq.sigma[self.chan].astype(np.int64)
-            self.s = lq.s[self.chan].astype(np.int64)
+            # codebook layers carry weights in units (q = s * level): multiplier 1
+            self.s = (np.ones(len(self.chan), np.int64) if lq.mask is not None
+                      else lq.s[self.chan].astype(np.int64))
 
     @property
     def n(self) -> int:
@@ -59,6 +62,8 @@ class Stage:
     @property
     def masks(self) -> np.ndarray:
         """Per synapse: bit mask of the axon types it uses (k-bit code of sigma * q)."""
+        if self.mcodes is not None:
+            return self.mcodes
         sig = self.sig[np.repeat(np.arange(self.n), np.diff(self.row_ptr))]
         return codes(self.q, sig, self.quant.bits)
 
@@ -148,17 +153,25 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
                                "dense and conv layers read one")
         (src,) = layer.inputs
         lq = quants[layer.name]
+        qq = lq.q if lq.mask is None else lq.wu
+        mc = None
         if isinstance(layer, Dense):
-            q = lq.q.reshape(lq.q.shape[0], -1)
+            q = qq.reshape(qq.shape[0], -1)
             row_ptr, cols, vals = _dense_rows(q, base_of[src])
+            if lq.mask is not None:
+                mc = lq.mask.reshape(q.shape)[q != 0].astype(np.int64)
             chan = np.arange(q.shape[0], dtype=np.int64)
         else:
-            row_ptr, cols, vals = _conv_rows(layer, lq.q, shapes[src], base_of[src])
+            row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
+            if lq.mask is not None:
+                mc = _conv_rows(layer, np.where(qq != 0, lq.mask.reshape(qq.shape), 0),
+                                shapes[src], base_of[src])[2]
             _, ho, wo = shapes[layer.name]
-            chan = np.repeat(np.arange(lq.q.shape[0], dtype=np.int64), ho * wo)
+            chan = np.repeat(np.arange(qq.shape[0], dtype=np.int64), ho * wo)
         n = len(row_ptr) - 1
         st = Stage(layer.name, len(stages), shapes[layer.name], nxt, row_ptr, cols, vals, chan,
                    lq, (stage_of[src],), layer is readout, isinstance(layer, Conv2d))
+        st.mcodes = mc
         if st.readout:
             if lq.terms == 2:
                 st = _split_terms(st)

@@ -51,12 +51,26 @@ class LayerQuant:
     bias: np.ndarray  # int64 [O]: leak per tick in units
     exact: bool  # True: weights mapped without approximation
     terms: int = 1  # 2: readout levels of 2k bits, split as 2^k * hi + lo over two neurons
+    # codebook (refined type weights): per-channel type weights [O, k] in units, the synapse
+    # type masks (weight shape) and the synapse weights in units (weight shape)
+    tw: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    wu: np.ndarray | None = None
 
     def type_weights(self, o: np.ndarray | int) -> np.ndarray:
         """Type weights [.., k] of output channel(s) o."""
+        if self.tw is not None:
+            return np.asarray(self.tw[o], np.int64)
         pat = pattern(self.bits)
         return (np.asarray(self.sigma[o])[..., None] * np.asarray(self.s[o])[..., None]
                 * pat).astype(np.int64)
+
+    def weight_units(self) -> np.ndarray:
+        """Integer synapse weights in units (the weight's shape)."""
+        if self.wu is not None:
+            return self.wu
+        shape = (-1,) + (1,) * (self.q.ndim - 1)
+        return self.q.astype(np.int64) * self.s.astype(np.int64).reshape(shape)
 
 
 def pattern(k: int) -> np.ndarray:
@@ -160,7 +174,7 @@ def _search(w: np.ndarray, k: int, common: bool) -> tuple[np.ndarray, np.ndarray
 
 
 def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: bool = False,
-                   terms: int = 1) -> LayerQuant:
+                   terms: int = 1, codebook: bool = True) -> LayerQuant:
     """Integer form of a Dense or Conv2d layer with k axons per input (see module doc)."""
     if not 1 <= k <= spec.axon_types:
         raise CompileError(f"layer {layer.name!r}: {k}-bit weights need {k} axon types, spec "
@@ -210,6 +224,12 @@ def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: boo
             f"{theta[i]:.4g} / weight step {delta[i]:.4g}) but the spec allows "
             f"{spec.threshold_max}; its weights are tiny next to its threshold - renormalise "
             "the network or use more weight bits")
+    if terms == 1 and codebook:
+        lq = _refine(layer.name, k, w, q, sig, s, delta, th, bias, spec)
+        lq.q = lq.q.reshape(layer.weight.shape)
+        lq.mask = lq.mask.reshape(layer.weight.shape)
+        lq.wu = lq.wu.reshape(layer.weight.shape)
+        return lq
     if terms == 2:
         lo1, hi1 = level_range(k, 1)  # q = 2^k * hi + lo, hi and lo both in lo1..hi1
         lo_r, hi_r = lo1 * (2 ** k + 1), hi1 * (2 ** k + 1)
@@ -217,6 +237,46 @@ def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: boo
     return LayerQuant(layer.name, k, q.reshape(layer.weight.shape), sig, s.astype(np.int32),
                       delta, np.maximum(th, 1), np.rint(bias * s / delta).astype(np.int64),
                       False, terms)
+
+
+def _refine(name: str, k: int, w: np.ndarray, q: np.ndarray, sig: np.ndarray, s: np.ndarray,
+            delta: np.ndarray, th: np.ndarray, bias: np.ndarray, spec: CoreSpec) -> LayerQuant:
+    """Refine each neuron's k type weights (free integers, not a power-of-two pattern) and
+    its synapses' type subsets by coordinate descent on the squared error in units; start
+    from the uniform code, so the error never grows."""
+    o = w.shape[0]
+    target = w * (s / delta)[:, None]  # float weights in units
+    bits = ((np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.int64)
+    lim = min(spec.weight_max, -spec.weight_min)  # relays negate type weights
+    tw = (sig[:, None] * s[:, None] * pattern(k)[None, :]).astype(np.int64)
+
+    def assign(twc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        levels = twc @ bits.T  # [O, 2^k]
+        idx = np.abs(target[:, :, None] - levels[:, None, :]).argmin(axis=2)
+        err = ((target - np.take_along_axis(levels, idx, axis=1)) ** 2).sum(axis=1)
+        return idx, err
+
+    idx, err = assign(tw)
+    step = max(1, int(np.abs(tw).max(initial=1)) // 8)
+    while step >= 1:
+        improved = True
+        while improved:
+            improved = False
+            for t in range(k):
+                for d in (step, -step):
+                    cand = tw.copy()
+                    cand[:, t] = np.clip(cand[:, t] + d, -lim, lim)
+                    i2, e2 = assign(cand)
+                    better = e2 < err - 1e-9
+                    if better.any():
+                        tw[better], idx[better], err[better] = cand[better], i2[better], \
+                            e2[better]
+                        improved = True
+        step //= 2
+    wu = (tw @ bits.T)[np.arange(o)[:, None], idx]
+    return LayerQuant(name, k, q, sig, s.astype(np.int32), delta, np.maximum(th, 1),
+                      np.rint(bias * s / delta).astype(np.int64), False, 1, tw,
+                      idx.astype(np.int64), wu.astype(np.int64))
 
 
 def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
@@ -234,9 +294,7 @@ def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
             lq = quantise_layer(layer, weight_bits, spec,
                                 terms=2 if layer is readout else 1)
             quants[layer.name] = lq
-            s = lq.s.astype(np.float64)
-            shape = (-1,) + (1,) * (layer.weight.ndim - 1)
-            w_int = (lq.q * s.reshape(shape)).astype(np.float32)
+            w_int = lq.weight_units().reshape(layer.weight.shape).astype(np.float32)
             layers.append(replace(layer, weight=w_int, bias=lq.bias.astype(np.float32),
                                   threshold=lq.threshold.astype(np.float32)))
         else:

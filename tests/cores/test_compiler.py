@@ -144,6 +144,11 @@ def test_program_round_trip_and_eval(tmp_path) -> None:
     assert a["accuracy"] == b["accuracy"] and a["counters"] == b["counters"]
     assert a["cores"] == prog.n_cores and a["chips"] == 1
     assert a["counters"][20]["sops"] > a["counters"][10]["sops"] > 0
+    lat = int(prog.extras["latency_ticks"])
+    res = run(prog, 20 + lat, encode_frames(prog, imgs, 20), per_core=True)
+    rows = layer_table(prog, res)
+    assert sum(r["sops_per_frame"] for r in rows) == pytest.approx(res.total("sops") / 4)
+    assert sum(r["cores"] for r in rows) == prog.n_cores
 
 
 def test_errors_name_layer_and_fix() -> None:

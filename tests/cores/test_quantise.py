@@ -85,3 +85,18 @@ def test_readout_terms_have_twice_the_bits() -> None:
     e4 = np.linalg.norm(lq4.q * lq4.delta[:, None] - w)
     e8 = np.linalg.norm(lq8.q * lq8.delta[:, None] - w)
     assert lq8.terms == 2 and lq8.q.max() > 7 and e8 < e4 / 4
+
+
+def test_codebook_refinement_never_worse_and_consistent() -> None:
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.2, (16, 9))
+    uni = quantise_layer(_dense(w), 4, SPEC, codebook=False)
+    cb = quantise_layer(_dense(w), 4, SPEC)
+    unit = (uni.delta / uni.s)[:, None]
+    e_uni = np.linalg.norm(uni.weight_units() * unit - w)
+    e_cb = np.linalg.norm(cb.weight_units() * unit - w)
+    assert e_cb < e_uni
+    # the synapse weight is the sum of its neuron's type weights over its type mask
+    bits = (cb.mask[..., None] >> np.arange(4)) & 1
+    assert np.array_equal((bits * cb.tw[:, None, :]).sum(-1), cb.wu)
+    assert np.abs(cb.tw).max() <= 255
