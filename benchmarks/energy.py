@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from snn.cores.energy import (
 )
 from snn.cores.engine import run
 from snn.cores.random_network import random_program
+from snn.fileio import atomic_write_text
 from snn.plots import _figure, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,13 +78,6 @@ def to_chip(c: dict, n_cores: int) -> dict:
     spikes = c["spikes"] * f
     return {"spikes": spikes, "sops": c["sops"] * f, "hops": spikes * TN_MEAN_HOPS,
             "chip_crossings": 0}
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def fmt(v: float, q: str) -> str:
@@ -169,7 +162,7 @@ def write_doc_block(name: str, text: str) -> None:
     if a in doc and b in doc:
         head, rest = doc.split(a, 1)
         _, tail = rest.split(b, 1)
-        atomic_write(DOC, head + a + "\n" + text + "\n" + b + tail)
+        atomic_write_text(DOC, head + a + "\n" + text + "\n" + b + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
            "high_rate": {"cores": args.cores, **hi}, "args": {"cores": args.cores,
            "ticks": args.ticks, "cal_ticks": args.cal_ticks, "seed": args.seed},
            "published": rows, "sweep": sweep, "seconds": time.time() - t0}
-    atomic_write(args.out / "energy.json", json.dumps(doc, indent=1) + "\n")
+    atomic_write_text(args.out / "energy.json", json.dumps(doc, indent=1) + "\n")
     render(doc, args.out)
     print(f"wrote {args.out}/energy.{{json,md,png}} in {time.time() - t0:.0f} s")
     return 0
@@ -275,7 +268,7 @@ def render(doc: dict, out: Path) -> None:
         f"64x64 uniform-target mean ({TN_MEAN_HOPS:.2f}). With e_sop = 0 the power does not "
         "depend on the synapse count; GSOP/s/W does.", "", *sweep_md, "",
         "![power and GSOP/s/W vs rate](energy.png)", ""])
-    atomic_write(out / "energy.md", md)
+    atomic_write_text(out / "energy.md", md)
     plot(sweep, out / "energy.png", tn)
     write_doc_block("published-table", table)
     write_doc_block("preset-params", params_md(tn))

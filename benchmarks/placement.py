@@ -19,37 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from snn.cores.mesh import route_cost, traffic
 from snn.cores.placement import place
 from snn.cores.program import CoreProgram
+from snn.cores.random_network import layered_program
+from snn.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT / ".." / "shared" / "data"
-
-
-def layered(layers: list[int], seed: int = 0, spread: int = 2) -> CoreProgram:
-    """Feed-forward structure: core c of a layer targets cores near its relative position in
-    the next layer (±spread)."""
-    rng = np.random.default_rng(seed)
-    p = CoreProgram.empty(sum(layers))
-    starts = np.cumsum([0] + list(layers))
-    for li in range(len(layers) - 1):
-        n, m = layers[li], layers[li + 1]
-        for c in range(starts[li], starts[li + 1]):
-            base = starts[li + 1] + int((c - starts[li]) / n * m)
-            tgt = np.clip(base + rng.integers(-spread, spread + 1, 256), starts[li + 1],
-                          starts[li + 2] - 1)
-            p.target_core[c] = tgt
-            p.target_axon[c] = rng.integers(0, 256, 256)
-    return p
 
 
 def compare_estimated(name: str, prog: CoreProgram, seed: int) -> dict:
@@ -134,9 +116,7 @@ def render(doc: dict, out: Path) -> None:
           "crossings). Measured rows: engine counters before and after placement (same "
           "spikes; the compiled network driven by 8 MNIST test images); estimated rows: hops "
           "of one unit of traffic per connected neuron.", "", table(doc["rows"]), "", note, ""]
-    tmp = out / f".placement.md.{os.getpid()}"
-    tmp.write_text("\n".join(md))
-    os.replace(tmp, out / "placement.md")
+    atomic_write_text(out / "placement.md", "\n".join(md))
     docfile = ROOT / "docs" / "energy.md"
     if docfile.exists():
         text = docfile.read_text()
@@ -147,9 +127,7 @@ def render(doc: dict, out: Path) -> None:
             new = (head + a + "\n" + "From `python benchmarks/placement.py` "
                    "(`benchmarks/results/placement.md`):\n\n" + table(doc["rows"]) + "\n\n"
                    + note + "\n" + b + tail)
-            tmp = docfile.with_name(f".{docfile.name}.{os.getpid()}")
-            tmp.write_text(new)
-            os.replace(tmp, docfile)
+            atomic_write_text(docfile, new)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         render(json.loads((args.out / "placement.json").read_text()), args.out)
         return 0
     rows = []
-    place(layered([4, 4]), "traffic")  # numba compilation outside the timings
+    place(layered_program([4, 4]), "traffic")  # numba compilation outside the timings
     hand = [("layered 4 layers [200,150,60,10]", [200, 150, 60, 10]),
             ("layered 5 layers [1024,1024,512,256,64]", [1024, 1024, 512, 256, 64]),
             ("layered 2 chips [2048,2048,1536,1024,256]", [2048, 2048, 1536, 1024, 256])]
     for name, layers in hand:
-        rows.append(compare_estimated(name, layered(layers, args.seed), args.seed))
+        rows.append(compare_estimated(name, layered_program(layers, args.seed), args.seed))
         print(rows[-1])
     rows += compiled_rows(args.ticks, args.seed)
     from snn.cores.random_network import random_program
@@ -182,9 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
     args.out.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "placement", "ticks": args.ticks, "seed": args.seed, "rows": rows}
-    tmp = args.out / f".placement.json.{os.getpid()}"
-    tmp.write_text(json.dumps(doc, indent=1, default=float) + "\n")
-    os.replace(tmp, args.out / "placement.json")
+    atomic_write_text(args.out / "placement.json", json.dumps(doc, indent=1, default=float) + "\n")
     render(doc, args.out)
     print(f"wrote {args.out}/placement.{{json,md}}")
     return 0

@@ -145,3 +145,21 @@ def random_test_inputs(seed: int, program: CoreProgram, ticks: int, n_frames: in
             t, c, a = np.r_[t, t[rep]], np.r_[c, c[rep]], np.r_[a, a[rep]]
         frames.append((t, c, a))
     return InputSpikes.from_frames(frames)
+
+
+def layered_program(layers: list[int], seed: int = 0, spread: int = 2) -> CoreProgram:
+    """A hand-built feed-forward mesh workload: ``layers`` gives the cores of each layer; every
+    neuron of core c targets a random axon of a core near c's relative position in the next
+    layer (±spread). Used to measure placement on layered traffic."""
+    rng = np.random.default_rng(seed)
+    p = CoreProgram.empty(sum(layers))
+    starts = np.cumsum([0] + list(layers))
+    for li in range(len(layers) - 1):
+        n, m = layers[li], layers[li + 1]
+        for c in range(starts[li], starts[li + 1]):
+            base = starts[li + 1] + int((c - starts[li]) / n * m)
+            tgt = np.clip(base + rng.integers(-spread, spread + 1, 256), starts[li + 1],
+                          starts[li + 2] - 1)
+            p.target_core[c] = tgt
+            p.target_axon[c] = rng.integers(0, 256, 256)
+    return p

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from snn.fileio import atomic_write_json
 
 HELP = "map a spiking network (snn-net/1) onto TrueNorth-like cores (snn-cores/1)"
 
@@ -57,13 +58,6 @@ def run(args: argparse.Namespace) -> int:
     rows = layer_table(program)
     print(format_table(rows))
     if args.json:
-        import os
-        import tempfile
-        from pathlib import Path
-        out = Path(args.json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=out.name + ".", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"cores": program.n_cores, "chips": chips, "layers": rows}, fh, indent=1)
-        os.replace(tmp, out)
+        atomic_write_json(args.json, {"cores": program.n_cores, "chips": chips, "layers": rows},
+                          indent=1)
     return 0

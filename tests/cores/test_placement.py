@@ -8,23 +8,8 @@ import pytest
 from snn.cores.mesh import route_cost, traffic
 from snn.cores.placement import hilbert_xy, place, row_major
 from snn.cores.program import CoreProgram
+from snn.cores.random_network import layered_program
 from snn.errors import ConfigError
-
-
-def layered(layers, seed=0, chip=(64, 64)):
-    """Hand-built layered network: each core sends to a few neighbouring cores of the next
-    layer (like a compiled feed-forward network), cores numbered layer by layer."""
-    rng = np.random.default_rng(seed)
-    p = CoreProgram.empty(sum(layers))
-    starts = np.cumsum([0] + list(layers))
-    for li in range(len(layers) - 1):
-        n, m = layers[li], layers[li + 1]
-        for c in range(starts[li], starts[li + 1]):
-            base = starts[li + 1] + int((c - starts[li]) / n * m)
-            tgt = np.clip(base + rng.integers(-2, 3, 256), starts[li + 1], starts[li + 2] - 1)
-            p.target_core[c] = tgt
-            p.target_axon[c] = rng.integers(0, 256, 256)
-    return p
 
 
 def test_row_major_is_the_default_layout():
@@ -40,7 +25,7 @@ def test_hilbert_curve_is_a_walk_over_every_point():
 
 
 def test_traffic_placer_cuts_hops_and_is_deterministic():
-    p = layered([200, 150, 60, 10])
+    p = layered_program([200, 150, 60, 10])
     t = traffic(p)
     xy = place(p, "traffic", seed=3)
     assert xy.dtype == np.int32 and xy.shape == (p.n_cores, 2)
@@ -73,7 +58,7 @@ def test_traffic_placer_cuts_chip_crossings():
 
 
 def test_measured_traffic_from_spike_counts():
-    p = layered([40, 40])
+    p = layered_program([40, 40])
     counts = np.zeros((1, 80, 256), np.int32)
     counts[0, :5] = 7  # only cores 0..4 fire
     xy = place(p, "traffic", traffic=counts, seed=0)
@@ -82,7 +67,7 @@ def test_measured_traffic_from_spike_counts():
 
 
 def test_bad_arguments():
-    p = layered([4, 4])
+    p = layered_program([4, 4])
     with pytest.raises(ConfigError, match="unknown placement method"):
         place(p, "spectral")
     with pytest.raises(ConfigError, match="cannot hold"):
