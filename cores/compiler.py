@@ -10,7 +10,9 @@ partial sums and relay neurons where a neuron's fan-in does not fit one core, an
 Timing: external inputs of ideal tick t reach the first layer at core tick t; every hop
 (layer to layer, relay to summing neuron) takes one tick, and a layer whose inputs come
 through relays starts one tick later. ``latency_ticks`` (stored) is the readout's offset: a
-run of T ideal ticks takes ``T + latency_ticks`` core ticks.
+run of T ideal ticks takes ``T + latency_ticks`` core ticks. Hidden neurons whose first input
+arrives at core tick d > 0 have their leak cancelled at ticks 0..d-1 by a hold axon
+(``_hold_weight``), so they start the ideal tick 0 at V = 0 as the ideal simulator does.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class _Build:
     syn: list[tuple[int, np.ndarray, np.ndarray]] = field(default_factory=list)
     neu: list[dict[str, np.ndarray]] = field(default_factory=list)
     needs: list[np.ndarray] = field(default_factory=list)  # [m, 4]: g, core, axon, tick
+    hold: list[tuple[int, int, int]] = field(default_factory=list)  # core, axon, ticks
 
     def new_core(self, stage: int, role: int) -> int:
         self.core_stage.append(stage)
@@ -67,7 +70,7 @@ class _Build:
 
 def _place_inputs(b: _Build, core: int, uptr: np.ndarray, ucols: np.ndarray,
                   umasks: np.ndarray, units: np.ndarray, slot_start: np.ndarray,
-                  slot_count: np.ndarray, k: int, tick: int) -> None:
+                  slot_count: np.ndarray, k: int, tick: int) -> int:
     """Axons for the sources of ``units`` on ``core`` and the synapses to their neurons:
     unit i owns neuron slots ``slot_start[i] .. slot_start[i] + slot_count[i] - 1``, each
     with all of the unit's synapses."""
@@ -95,6 +98,26 @@ def _place_inputs(b: _Build, core: int, uptr: np.ndarray, ucols: np.ndarray,
     within = np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
     slot_r = np.repeat(slot_start[uu], rep) + within
     b.syn.append((core, axon_r, slot_r))
+    return int(bits.sum())
+
+
+def _hold_weight(b: _Build, core: int, axon: int, typ: int, leak: np.ndarray,
+                 ticks: int) -> np.ndarray | None:
+    """Cancel the leak of a core's neurons before their first input arrives (core ticks
+    0..ticks-1): an external input axon of the free type ``typ`` with weight -leak, driven
+    at those ticks (``extras["hold_*"]``, see ``encode_frames``), so every neuron starts the
+    ideal tick 0 at V = 0 as in the ideal simulator. Returns the type-``typ`` weight per
+    slot, or None when it cannot be done (no free axon or type, or -leak out of range)."""
+    spec = b.spec
+    leak = np.asarray(leak, np.int64)
+    if (ticks <= 0 or not leak.any() or typ >= spec.axon_types or axon >= spec.axons
+            or (-leak).max() > spec.weight_max or (-leak).min() < spec.weight_min):
+        return None
+    b.axon_type[core][axon] = typ
+    slots = np.flatnonzero(leak != 0)
+    b.syn.append((core, np.full(len(slots), axon), slots))
+    b.hold.append((core, axon, int(ticks)))
+    return -leak
 
 
 def _add_neurons(b: _Build, core: int, n: int, **params: np.ndarray) -> None:
@@ -123,6 +146,7 @@ class StageStats:
     exact: bool
     input_tick: int
     output_tick: int
+    held: bool = True  # every neuron starts the ideal tick 0 at V = 0 (see _hold_weight)
 
 
 def _stage_targets(b: _Build, st: Stage, out_tick: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,12 +165,13 @@ def _stage_targets(b: _Build, st: Stage, out_tick: int) -> tuple[np.ndarray, np.
 
 
 def _best_groups(st: Stage, uptr: np.ndarray, ucols: np.ndarray, umasks: np.ndarray,
-                 cost: np.ndarray, spec: CoreSpec, n_global: int, conv_rows: bool
-                 ) -> list[np.ndarray]:
+                 cost: np.ndarray, spec: CoreSpec, n_global: int, conv_rows: bool,
+                 axons: int | None = None) -> list[np.ndarray]:
     orders = (conv_orders(st.n, st.shape) if conv_rows else [np.arange(len(uptr) - 1)])
     best = None
     for order in orders:
-        g = greedy(uptr, ucols, umasks, order, cost, spec.axons, spec.neurons, n_global)
+        g = greedy(uptr, ucols, umasks, order, cost, axons or spec.axons, spec.neurons,
+                   n_global)
         if best is None or len(g) < len(best):
             best = g
     return best or []
@@ -165,16 +190,29 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     if cost.max(initial=0) > b.spec.neurons:
         raise CompileError(f"layer {st.name!r}: a neuron is read by {int(cost.max())} axons, "
                            f"more than the {b.spec.neurons} copies a core can hold")
-    groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv)
+    # before its first input (core tick in_tick) a neuron must not leak: reserve an axon
+    # for the hold input where a type is free (not the readout, whose decode subtracts it)
+    hold = (not st.readout and in_tick > 0 and bool(st.leak.any())
+            and st.quant.bits < b.spec.axon_types
+            and unit_cost(st.row_ptr, masks).max(initial=0) < b.spec.axons)
+    groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv,
+                          b.spec.axons - 1 if hold else None)
     start = np.concatenate([[0], np.cumsum(copies)])
+    held = True
     for rows in groups:
         core = b.new_core(st.index, ROLE_DIRECT)
         cnt = cost[rows]
         nxt = int(cnt.sum())
-        _place_inputs(b, core, st.row_ptr, st.cols, masks, rows, np.cumsum(cnt) - cnt, cnt,
-                      st.quant.bits, in_tick)
+        used = _place_inputs(b, core, st.row_ptr, st.cols, masks, rows, np.cumsum(cnt) - cnt,
+                             cnt, st.quant.bits, in_tick)
         rep = cost[rows]
         p = _neuron_params(st, np.repeat(rows, rep))
+        if hold:
+            hw = _hold_weight(b, core, used, st.quant.bits, p["leak"], in_tick)
+            if hw is not None:
+                p["weight"][:, st.quant.bits] = hw
+            elif p["leak"].any():
+                held = False
         if st.readout:
             tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
             out = rows
@@ -187,7 +225,8 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
                      unit=np.repeat(rows, rep))
     return StageStats(st.name, {"direct": len(groups)}, int((cost > 0).sum()),
                       int((cost == 0).sum()), int(np.maximum(copies - 1, 0).sum()), 0, 1,
-                      st.quant.bits, st.quant.exact, in_tick, in_tick)
+                      st.quant.bits, st.quant.exact, in_tick, in_tick,
+                      held if hold else st.readout or in_tick == 0 or not st.leak.any())
 
 
 def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
@@ -201,11 +240,15 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     lq = st.quant
     spec = b.spec
     live = cost > 0
+    # summing neurons use types 0 and 1: type 2 holds their leak until the relays' first
+    # spikes arrive (core tick out_tick), as in _map_direct
+    hold = not st.readout and spec.axon_types > 2 and bool(st.leak.any())
+    held = True
     best = None
     for frac in (1.0, 0.5, 0.25):
         limit = max(int(spec.axons * frac), 4 * lq.bits)
         block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
-        plan = _split_plan(st, masks, block, cost, spec, n_global)
+        plan = _split_plan(st, masks, block, cost, spec, n_global, int(hold))
         if best is None or plan["n_cores"] < best["n_cores"]:
             best = plan
     plan = best
@@ -253,6 +296,12 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         rr = np.repeat(rows, cost[rows])
         w = np.zeros((len(rr), 4), np.int64)
         w[:, 0], w[:, 1] = r_w[rr], -r_w[rr]
+        if hold:
+            hw = _hold_weight(b, core, len(ax_types), 2, sum_leak[rr], out_tick)
+            if hw is not None:
+                w[:, 2] = hw
+            elif sum_leak[rr].any():
+                held = False
         if st.readout:
             tc, ta, dl, out = np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)), rows
         else:
@@ -296,12 +345,14 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     return StageStats(st.name, {"partial": n_partial, "sum": len(plan["sum_groups"])},
                       int(live.sum()), int((~live).sum()),
                       int(np.maximum(copies - 1, 0).sum()), n_relays, nb, lq.bits, lq.exact,
-                      in_tick, out_tick)
+                      in_tick, out_tick,
+                      held if hold else st.readout or not sum_leak.any())
 
 
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
-                spec: CoreSpec, n_global: int) -> dict:
-    """Units (neuron, block), relays needed, summing and partial groups for one partition."""
+                spec: CoreSpec, n_global: int, reserve: int = 0) -> dict:
+    """Units (neuron, block), relays needed, summing and partial groups for one partition;
+    ``reserve`` axons of each summing core are left free."""
     nb = int(block.max()) + 1 if block.size else 1
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
     key = rows * nb + block
@@ -328,7 +379,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
         if n_rel[r] > spec.axons:
             raise CompileError(f"layer {st.name!r}: a neuron needs {int(n_rel[r])} relay "
                                f"axons, more than {spec.axons}")
-        if cur and (ax + n_rel[r] > spec.axons or ne + cost[r] > spec.neurons):
+        if cur and (ax + n_rel[r] > spec.axons - reserve or ne + cost[r] > spec.neurons):
             sum_groups.append(np.asarray(cur))
             cur, ax, ne = [], 0, 0
         cur.append(int(r))
@@ -458,6 +509,10 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
     ex["input_map_tick"] = inputs[:, 3].astype(np.int32)
     ex["n_classes"] = np.int32(int(readout.term_class.max()) + 1)
     ex["latency_ticks"] = np.int32(t_out[-1])
+    hold = np.asarray(b.hold, np.int64).reshape(-1, 3)
+    ex["hold_core"] = perm[hold[:, 0]].astype(np.int32)
+    ex["hold_axon"] = hold[:, 1].astype(np.int32)
+    ex["hold_ticks"] = hold[:, 2].astype(np.int32)
     ex["weight_bits"] = np.int32(weight_bits)
     ex["spec"] = np.array(spec.name)
     ex["v_init"] = np.float64(network.meta.get("v_init", 0.0))
@@ -549,7 +604,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
 
 def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A001
             weight_bits: int | None = None, ticks: int | None = None,
-            encoding: str | None = None, max_chips: int | None = None) -> CoreProgram:
+            encoding: str | None = None, max_chips: int | None = None,
+            relay_fraction: float = RELAY_FRACTION) -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -557,13 +613,16 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         the program. encoding: input encoding stored (default the network's; "current" runs
         as the deterministic rate code on cores). Binarized networks
         (``meta["binarized"]``) go to ``snn.cores.binarized_map.compile_binarized``.
+        relay_fraction: relay threshold / summing threshold on split layers (docs/compiler.md:
+        0.25 suits sparse activity such as the Fashion-MNIST CNN).
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
         from snn.cores.binarized_map import compile_binarized
         return compile_binarized(network, spec or CoreSpec.truenorth())
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
-                           encoding=encoding, max_chips=max_chips).program
+                           encoding=encoding, max_chips=max_chips,
+                           relay_fraction=relay_fraction).program
 
 
 from snn.cores.compiler_io import encode_frames, layer_table  # noqa: E402  (re-export)

@@ -42,7 +42,8 @@ def encode_frames(program: CoreProgram, images: np.ndarray, ticks: int, seed: in
     Uses ``snn.encoding.encode`` exactly as the ideal simulator does (same spikes for the
     same encoding, seed and frame index); "current" runs as the deterministic rate code.
     Element e spiking at ideal tick t drives each (core, axon) of the input map at core tick
-    ``t + input_map_tick``. images: raw uint8 pixels or intensities in [0, 1], [B, ...].
+    ``t + input_map_tick``; each hold axon (``extras["hold_*"]``) gets a spike at core ticks
+    0..hold_ticks-1 of every frame. images: raw uint8 pixels or intensities in [0, 1].
     first_frame: index of images[0] in the data set (Poisson streams are per frame).
     """
     from snn.cores.engine import InputSpikes
@@ -71,7 +72,23 @@ def encode_frames(program: CoreProgram, images: np.ndarray, ticks: int, seed: in
     _expand(f.astype(np.int64), t.astype(np.int64), e.astype(np.int64), start.astype(np.int64),
             count.astype(np.int64), m_core.astype(np.int32), m_axon.astype(np.int16),
             m_tick.astype(np.int32), tick, core, axon, per_frame)
-    return InputSpikes(tick, core, axon, np.cumsum(per_frame))
+    offsets = np.cumsum(per_frame)
+    h_core = np.asarray(ex.get("hold_core", np.zeros(0)), np.int32)
+    if h_core.size:  # hold inputs: core ticks 0..hold_ticks-1 of every frame (compiler)
+        h_ticks = np.asarray(ex["hold_ticks"], np.int64)
+        ht = np.arange(h_ticks.max())[None, :] < h_ticks[:, None]
+        hi, hk = np.nonzero(ht)
+        n_h = len(hi)
+        parts = []
+        for f in range(b):
+            a, z = offsets[f], offsets[f + 1]
+            parts.append((np.concatenate([hk.astype(np.int32), tick[a:z]]),
+                          np.concatenate([h_core[hi], core[a:z]]),
+                          np.concatenate([np.asarray(ex["hold_axon"], np.int16)[hi],
+                                          axon[a:z]])))
+        tick, core, axon = (np.concatenate([p_[i] for p_ in parts]) for i in range(3))
+        offsets = offsets + n_h * np.arange(b + 1)
+    return InputSpikes(tick, core, axon, offsets)
 
 
 @njit(cache=True)
