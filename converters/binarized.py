@@ -101,18 +101,29 @@ def quantize_weight(w: torch.Tensor, mode: str, delta: float = 0.05) -> torch.Te
 
 
 # -- layers -------------------------------------------------------------------------------------
-class BinaryConv2d(nn.Conv2d):
-    """Conv2d with binary/ternary weights (STE), no bias; fan-in = in/groups * kh * kw."""
+class _QuantisedWeights:
+    """Mixin: binary/ternary weights through the straight-through estimator."""
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
-                 groups: int = 1, weights: str = "binary"):
-        super().__init__(in_ch, out_ch, kernel, stride, padding, groups=groups, bias=False)
+    weight: torch.Tensor
+    weights: str
+
+    def _init_quantised(self, weights: str) -> None:
         self.weights = weights
         if weights != "float":
             nn.init.uniform_(self.weight, -1.0, 1.0)
 
     def qweight(self) -> torch.Tensor:
         return quantize_weight(self.weight, self.weights)
+
+
+class BinaryConv2d(_QuantisedWeights, nn.Conv2d):
+    """Conv2d with binary/ternary weights (STE), no bias; fan-in = in/groups * kh * kw."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
+                 groups: int = 1, weights: str = "binary"):
+        nn.Conv2d.__init__(self, in_ch, out_ch, kernel, stride, padding, groups=groups,
+                           bias=False)
+        self._init_quantised(weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.qweight(), None, self.stride, self.padding, 1, self.groups)
@@ -122,17 +133,12 @@ class BinaryConv2d(nn.Conv2d):
         return self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
 
 
-class BinaryLinear(nn.Linear):
+class BinaryLinear(_QuantisedWeights, nn.Linear):
     """Linear with binary/ternary weights (STE), no bias."""
 
     def __init__(self, in_f: int, out_f: int, weights: str = "binary"):
-        super().__init__(in_f, out_f, bias=False)
-        self.weights = weights
-        if weights != "float":
-            nn.init.uniform_(self.weight, -1.0, 1.0)
-
-    def qweight(self) -> torch.Tensor:
-        return quantize_weight(self.weight, self.weights)
+        nn.Linear.__init__(self, in_f, out_f, bias=False)
+        self._init_quantised(weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.qweight())
