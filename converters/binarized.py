@@ -31,6 +31,7 @@ Export to ``SpikingNetwork``: see ``snn.converters.binarized_export``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -257,6 +258,34 @@ def thermometer(images: torch.Tensor, levels: list[int] | tuple[int, ...]) -> to
     return (images >= lv.view(1, -1, 1, 1)).to(torch.float32)
 
 
+def build_arch(arch: list[tuple], shape: tuple[int, int, int], weights: str, *,
+               wrap: Callable[[nn.Module], nn.Module],
+               wrap_readout: Callable[[BlockReadout, int], nn.Module]) -> list[nn.Module]:
+    """Modules of an architecture spec (conv, dense, shuffle, flatten, readout) for input
+    ``shape`` (C, H, W): binary ops wrapped by ``wrap``, the readout by ``wrap_readout``
+    (given the readout and its input width)."""
+    c, h, w = shape
+    layers: list[nn.Module] = []
+    for spec in arch:
+        if spec[0] == "conv":
+            _, out, k, s, p, g = spec
+            layers.append(wrap(BinaryConv2d(c, out, k, s, p, g, weights)))
+            c, h, w = out, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        elif spec[0] == "dense":
+            layers.append(wrap(BinaryLinear(c, spec[1], weights)))
+            c = spec[1]
+        elif spec[0] == "shuffle":
+            layers.append(ChannelShuffle(spec[1]))
+        elif spec[0] == "flatten":
+            layers.append(nn.Flatten())
+            c, h, w = c * h * w, 1, 1
+        elif spec[0] == "readout":
+            layers.append(wrap_readout(BlockReadout(c, spec[1], spec[2], weights), c))
+        else:
+            raise ValueError(f"unknown layer spec {spec!r}")
+    return layers
+
+
 class FrameNet(nn.Module):
     """A feed-forward conv network in three flavours sharing one architecture.
 
@@ -275,25 +304,9 @@ class FrameNet(nn.Module):
         act = {"bsnn": "spike", "bnn": "sign", "dnn": "relu"}[kind]
         c = len(levels) if kind != "dnn" else input_shape[0]
         h, w = input_shape[1], input_shape[2]
-        layers: list[nn.Module] = []
-        for spec in self.arch:
-            if spec[0] == "conv":
-                _, out, k, s, p, g = spec
-                layers.append(SpikeBlock(BinaryConv2d(c, out, k, s, p, g, wmode), act))
-                c, h, w = out, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            elif spec[0] == "dense":
-                _, out = spec
-                layers.append(SpikeBlock(BinaryLinear(c, out, wmode), act))
-                c = out
-            elif spec[0] == "shuffle":
-                layers.append(ChannelShuffle(spec[1]))
-            elif spec[0] == "flatten":
-                layers.append(nn.Flatten())
-                c, h, w = c * h * w, 1, 1
-            elif spec[0] == "readout":
-                layers.append(BlockReadout(c, spec[1], spec[2], wmode))
-            else:
-                raise ValueError(f"unknown layer spec {spec!r}")
+        layers = build_arch(self.arch, (c, h, w), wmode,
+                            wrap=lambda op: SpikeBlock(op, act),
+                            wrap_readout=lambda ro, c_in: ro)
         self.layers = nn.ModuleList(layers)
         self.input_shape = tuple(input_shape)
 
@@ -390,31 +403,15 @@ class TemporalBSNN(nn.Module):
                  floor: int = 0):
         super().__init__()
         self.arch, self.input_shape = [tuple(a) for a in arch], tuple(input_shape)
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for spec in self.arch:
-            if spec[0] == "conv":
-                _, out, k, s, p, g = spec
-                op = BinaryConv2d(c, out, k, s, p, g, weights)
-                layers.append(TemporalLayer(op, theta0, reset, floor))
-                c, h, w = out, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-            elif spec[0] == "dense":
-                layers.append(TemporalLayer(BinaryLinear(c, spec[1], weights), theta0, reset,
-                                            floor))
-                c = spec[1]
-            elif spec[0] == "shuffle":
-                layers.append(ChannelShuffle(spec[1]))
-            elif spec[0] == "flatten":
-                layers.append(nn.Flatten())
-                c, h, w = c * h * w, 1, 1
-            elif spec[0] == "readout":
-                ro = BlockReadout(c, spec[1], spec[2], weights)
-                layers.append(TemporalLayer(ro.op, theta0, reset, floor,
-                                            n_out=spec[1] * ro.n_blocks))
-                self.n_classes, self.block, self.n_blocks = spec[1], spec[2], ro.n_blocks
-                self.readout_in = c
-            else:
-                raise ValueError(f"unknown layer spec {spec!r}")
+
+        def readout(ro: BlockReadout, c_in: int) -> nn.Module:
+            self.n_classes, self.block, self.n_blocks = ro.op.out_features, ro.block, ro.n_blocks
+            self.readout_in = c_in
+            return TemporalLayer(ro.op, theta0, reset, floor, n_out=self.n_classes * ro.n_blocks)
+
+        layers = build_arch(self.arch, tuple(input_shape), weights,
+                            wrap=lambda op: TemporalLayer(op, theta0, reset, floor),
+                            wrap_readout=readout)
         self.layers = nn.ModuleList(layers)
 
     def spiking_layers(self) -> list[TemporalLayer]:

@@ -24,16 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from snn.errors import CompileError
-from snn.network import INPUT, Add, Conv2d, Dense, Flatten, Layer, Pool2d, SpikingNetwork
-
-
-def _consumers(net: SpikingNetwork) -> dict[str, list[Layer]]:
-    out: dict[str, list[Layer]] = {INPUT: []}
-    for layer in net.layers:
-        out.setdefault(layer.name, [])
-        for s in layer.inputs:
-            out.setdefault(s, []).append(layer)
-    return out
+from snn.network import Add, Conv2d, Dense, Flatten, Layer, Pool2d, SpikingNetwork
 
 
 def _pool_matrix_fold(weight: np.ndarray, pool: Pool2d, in_shape: tuple[int, int, int]
@@ -85,7 +76,7 @@ def _fold_pool_into_conv(conv: Conv2d, pool: Pool2d, in_shape: tuple[int, int, i
 def fold_network(net: SpikingNetwork) -> SpikingNetwork:
     """The network with every foldable pass-through layer folded into its consumer."""
     shapes = net.shapes()
-    cons = _consumers(net)
+    cons = net.consumers()
     last = net.layers[-1].name
     layers: dict[str, Layer] = {}
     order: list[str] = []

@@ -185,6 +185,15 @@ class SpikingNetwork:
                 return layer
         raise KeyError(f"no layer named {name!r}; layers: {[x.name for x in self.layers]}")
 
+    def consumers(self) -> dict[str, list[Layer]]:
+        """The layers that read each layer's output (and ``"input"``), by name."""
+        out: dict[str, list[Layer]] = {INPUT: []}
+        for layer in self.layers:
+            out.setdefault(layer.name, [])
+            for src in layer.inputs:
+                out.setdefault(src, []).append(layer)
+        return out
+
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Output shape of every layer (and of ``"input"``)."""
         shapes: dict[str, tuple[int, ...]] = {INPUT: self.input_shape}
