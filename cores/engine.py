@@ -30,6 +30,10 @@ MASK64 = (1 << 64) - 1
 DENSE_DIV = 16
 # a single frame runs its cores in parallel (prange within each tick) from this many cores
 PAR_MIN_CORES = 256
+# the fast path keeps a weight row for every (core, axon): at most this many bytes of rows
+FULL_ROWS_MAX_BYTES = 1 << 30
+# False: deterministic programs run on the general kernels too (tests compare the two)
+FAST_PATH = True
 
 
 @dataclass
@@ -272,6 +276,9 @@ class Prepared:
     sl: np.ndarray
     tmask: np.ndarray
     vdtype: type
+    rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
+    pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
+    ash: int = 8  # fast path: target word = core << ash | axon
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -286,6 +293,16 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
     cb = np.ascontiguousarray(p.crossbar)
     nsyn = K.count_synapses(cb)
     dense = nsyn * DENSE_DIV > N
+    # the fast path: no random draws, floors never below the membrane's minimum
+    deterministic = (not (_any(p.stochastic_synapse) or _any(p.stochastic_leak)
+                          or _any(p.threshold_mask))
+                     and int(p.neg_threshold.max(initial=0)) <= -V_MIN)
+    ash = max(1, int(A - 1).bit_length())
+    wide = int(np.abs(p.weight.astype(np.int64)).max(initial=0)) > 127
+    full_rows = (FAST_PATH and deterministic and (C << ash) < 2 ** 31
+                 and C * A * N * (2 if wide else 1) <= FULL_ROWS_MAX_BYTES)
+    if full_rows:  # every (core, axon) row is a weight row: row c * A + a (the fast path)
+        dense = np.ones_like(dense)
     sptr, sidx = K.build_sparse(cb, dense)
     wt = np.ascontiguousarray(p.weight.transpose(0, 2, 1), dtype=np.int32)
     hops, chips = hop_counts(p, chip_size)
@@ -316,6 +333,14 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
+    rt = pos = None
+    if full_rows:
+        from snn.cores._fastpath import pack_routes
+        rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
+        xy = p.placement(*chip_size).astype(np.int32)
+        cw, ch = chip_size
+        pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
+                                             xy[:, 1] // ch], axis=1).astype(np.int32))
     route = np.zeros((C, N, K.ROUTE_FIELDS), np.int32)
     for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
                    (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
@@ -326,7 +351,11 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash)
+
+
+def _any(mask: np.ndarray | None) -> bool:
+    return mask is not None and bool(mask.any())
 
 
 def _int32_safe(p: CoreProgram, nsyn: np.ndarray, tcore: np.ndarray, taxon: np.ndarray,
@@ -423,7 +452,10 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     route = (fast, prep.route)
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
-    if B == 1:
+    if fast and prep.rt is not None:
+        spikes, potential, wall = _run_fast(prep, T, (it, ic, ia, off), counters, outputs,
+                                            counts, pc, pt, full, return_potential)
+    elif B == 1:
         # one frame: prange over cores inside each tick (when there is enough work per tick
         # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
         import numba
@@ -483,6 +515,84 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
                   if per_core else None),
         per_tick={"spikes": pt[:, 0], "sops": pt[:, 1]} if per_tick else None,
         potential=potential, wall_s=wall, backend="numba")
+
+
+def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarray
+               ) -> np.ndarray:
+    """Entries one slot's list of each route chunk can need: its neurons with a target
+    (each sends at most one spike per due tick), chunk 0 plus the most inputs of a tick."""
+    C = prep.program.n_cores
+    has = (prep.tcore >= 0).sum(axis=1)
+    per_chunk = np.add.reduceat(np.append(has, 0), bounds[:-1])[: len(bounds) - 1]
+    cap = per_chunk.astype(np.int64)
+    cap[np.diff(bounds) == 0] = 0
+    if len(it):
+        frame = np.repeat(np.arange(len(off) - 1), np.diff(off))
+        cap[0] += int(np.bincount(frame * (int(it.max()) + 1) + it).max())
+    del C
+    return np.maximum(cap, 1)
+
+
+def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.ndarray,
+              outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray, pt: np.ndarray,
+              full: int, return_potential: bool
+              ) -> tuple[list[np.ndarray] | None, np.ndarray | None, float]:
+    """The fast path (snn.cores._fastpath) for deterministic int32 programs."""
+    import numba
+    from numba.core import types
+    from numba.typed import List
+
+    from snn.cores import _fastpath as F
+    p = prep.program
+    C, A, N = p.n_cores, p.n_axons, p.n_neurons
+    B = counters.shape[0]
+    it, ic, ia, off = inp
+    nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
+    args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
+            V_MAX, prep.rt,
+            np.ascontiguousarray(p.output_index), prep.pos)
+    spikes: list[np.ndarray] | None = [] if full else None
+    potential = None
+    if B == 1:
+        parallel = C >= PAR_MIN_CORES and numba.get_num_threads() > 1
+        bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel else 1)
+        cap = _fast_caps(prep, bounds, it, off)
+        kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial
+
+        def call(T_: int, V: np.ndarray) -> np.ndarray:
+            return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
+                          outputs[0], counts[0], pc[0], pt[0], full)
+        call(0, np.zeros((C, N), np.int32))  # compiles (or loads) this specialisation
+        counters[:] = 0
+        V = np.zeros((C, N), np.int32)
+        t0 = time.perf_counter()
+        rec = call(T, V)
+        wall = time.perf_counter() - t0
+        if full:
+            spikes.append(rec)
+        if return_potential:
+            potential = V[None].copy()
+        return spikes, potential, wall
+    cap = _fast_caps(prep, _chunk_bounds(C, 1), it, off)
+    pot = np.zeros((B, C, N) if return_potential else (0, 0, 0), np.int32)
+    recs = List.empty_list(types.int32[:, ::1])
+    for _ in range(B if full else 1):
+        recs.append(np.zeros((0, 3), np.int32))
+
+    def call_b(T_: int, sl: slice) -> None:
+        F.fast_run_frames(T_, A, prep.ash, C, N, *args, cap, it, ic, ia,
+                          off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
+                          pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full)
+    call_b(0, slice(0, 1))
+    counters[:] = 0
+    t0 = time.perf_counter()
+    call_b(T, slice(0, B))
+    wall = time.perf_counter() - t0
+    if full:
+        spikes = [recs[b] for b in range(B)]
+    if return_potential:
+        potential = pot
+    return spikes, potential, wall
 
 
 def _as_int(arr: np.ndarray, dtype: type, name: str) -> np.ndarray:

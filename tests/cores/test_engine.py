@@ -221,6 +221,29 @@ def test_property_engine_equals_reference(seed, cores, axons, neurons, density, 
     assert_same(run(p, ticks, inp, **kw), run(p, ticks, inp, backend="reference", **kw))
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**31 - 1), cores=st.integers(1, 5), axons=st.sampled_from([4, 8, 20]),
+       neurons=st.sampled_from([4, 8, 16]), density=st.floats(0.05, 1.0),
+       extreme=st.booleans(), ticks=st.integers(0, 40), frames=st.integers(1, 3),
+       record=st.sampled_from(["full", "counts", "none"]))
+def test_property_fast_path_equals_general_kernels(seed, cores, axons, neurons, density,
+                                                   extreme, ticks, frames, record):
+    p = random_test_program(seed, cores, axons, neurons, density, extreme=extreme)
+    inp = random_test_inputs(seed, p, max(ticks, 1), n_frames=frames)
+    kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
+    fast = engine.prepare(p, inputs=inp)
+    if not extreme:
+        assert fast.rt is not None  # the fast path is taken
+    engine.FAST_PATH = False
+    try:
+        general = engine.prepare(p, inputs=inp)
+    finally:
+        engine.FAST_PATH = True
+    assert general.rt is None
+    assert_same(engine.run_prepared(fast, ticks, inp, **kw),
+                engine.run_prepared(general, ticks, inp, **kw))
+
+
 def test_seed_changes_stochastic_runs_only():
     p = random_test_program(5, stochastic=True)
     a, b = run(p, 40, record="full", seed=1), run(p, 40, record="full", seed=2)
@@ -239,15 +262,23 @@ _THREAD_SCRIPT = textwrap.dedent("""
     from snn.cores.random_network import random_test_program, random_test_inputs
     engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame
     out = {}
-    p = random_test_program(11, n_cores=6, axons=16, neurons=16, stochastic=True)
-    for frames in (1, 4):
-        inp = random_test_inputs(11, p, 60, n_frames=frames, events=80)
-        r = engine.run(p, 60, inp, record="full", seed=3, return_potential=True)
-        h = hashlib.sha256()
-        for s in r.spikes:
-            h.update(s.tobytes())
-        h.update(r.potential.tobytes())
-        out[frames] = [h.hexdigest(), {k: v.tolist() for k, v in r.counters.items()}]
+    for stochastic in (True, False):  # the general kernels and the fast path
+        p = random_test_program(11, n_cores=6, axons=16, neurons=16, stochastic=stochastic,
+                                extreme=stochastic)
+        assert (engine.prepare(p).rt is None) == stochastic
+        for frames in (1, 4):
+            inp = random_test_inputs(11, p, 60, n_frames=frames, events=80)
+            r = engine.run(p, 60, inp, record="full", seed=3, return_potential=True,
+                           per_core=True, per_tick=True)
+            h = hashlib.sha256()
+            for s in r.spikes:
+                h.update(s.tobytes())
+            h.update(r.potential.tobytes())
+            for d in (r.per_core, r.per_tick):
+                for v in d.values():
+                    h.update(v.tobytes())
+            out[f"{stochastic}-{frames}"] = [h.hexdigest(),
+                                             {k: v.tolist() for k, v in r.counters.items()}]
     import numba
     out["threads"] = numba.get_num_threads()
     print(json.dumps(out))
