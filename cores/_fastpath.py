@@ -12,8 +12,9 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
 * Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
   sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
   touched. At the start of a tick each chunk counting-sorts the entries of the slot that
-  target its cores (the scratch stays in cache), then runs its cores in order: prefetch the
-  rows of the next core's spikes, integrate, neuron pass, reset, route.
+  target its cores (the scratch stays in cache), then runs its cores in order: integrate
+  (the weight row of the spike PREFETCH_AHEAD entries ahead in the sorted list is
+  prefetched, across core boundaries), neuron pass, reset, route.
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
 any number of chunks (threads). One route chunk per thread in a single frame (``prange``
@@ -40,6 +41,7 @@ from snn.cores._kernels import (
 TG_MASK = np.int64(0xFFFFFFFF)
 F_TARGET = np.int64(1) << np.int64(52)
 F_OUT = np.int64(1) << np.int64(53)
+PREFETCH_AHEAD = 8
 
 
 @njit(inline="always")
@@ -107,16 +109,12 @@ def _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt):
 
 
 @njit(inline="always")
-def _prefetch_core(p, b, A, amask, ash, st, srt, mrow):
-    """Start loading the weight rows of the entries of bucket b (core c0 + b)."""
-    e0 = st[p, b - 1] if b > 0 else 0
-    step = max(1, 64 // mrow.itemsize)
-    N = mrow.shape[1]
-    for e in range(e0, st[p, b]):
-        g = np.int64(srt[p, e])
-        r = (g >> ash) * A + (g & amask)
-        for n in range(0, N, step):
-            _prefetch(mrow, r, n)
+def _prefetch_entry(p, e, A, amask, ash, srt, mrow):
+    """Start loading the weight row of chunk p's sorted entry e."""
+    g = np.int64(srt[p, e])
+    r = (g >> ash) * A + (g & amask)
+    for n in range(0, mrow.shape[1], max(1, 64 // mrow.itemsize)):
+        _prefetch(mrow, r, n)
 
 
 @njit(cache=True)
@@ -131,12 +129,12 @@ def fast_chunk_tick(p, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, so
     c0 = bounds[p]
     c1 = bounds[p + 1]
     _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt)
-    if c0 < c1:
-        _prefetch_core(p, 0, A, amask, ash, st, srt, mrow)
+    # the weight rows are prefetched PREFETCH_AHEAD entries ahead of the one being added
+    etot = st[p, c1 - c0 - 1] if c1 > c0 else 0
+    for e in range(min(PREFETCH_AHEAD, etot)):
+        _prefetch_entry(p, e, A, amask, ash, srt, mrow)
     for c in range(c0, c1):
         b = c - c0
-        if c + 1 < c1:
-            _prefetch_core(p, b + 1, A, amask, ash, st, srt, mrow)
         # integrate
         e0 = st[p, b - 1] if b > 0 else 0
         e1 = st[p, b]
@@ -144,6 +142,8 @@ def fast_chunk_tick(p, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, so
         sops = 0
         rbase = np.int64(c) * A
         for e in range(e0, e1):
+            if e + PREFETCH_AHEAD < etot:
+                _prefetch_entry(p, e + PREFETCH_AHEAD, A, amask, ash, srt, mrow)
             a = np.int64(srt[p, e]) & amask
             wi = a >> 6
             bit = np.uint64(1) << np.uint64(a & 63)
