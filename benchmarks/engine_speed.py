@@ -33,6 +33,7 @@ import numpy as np
 import numba
 from snn.cores import engine
 from snn.cores.random_network import random_program, measured_rate_hz
+engine.AVOID_BUSY_CPUS = False  # measure the thread counts asked for, busy CPUs or not
 cfg = json.loads(sys.argv[1])
 C, T = cfg["cores"], cfg["ticks"]
 t0 = time.perf_counter()

@@ -12,6 +12,7 @@ slow, for tests) and ``"brian2"`` (``snn.cores.brian2_backend``, cross-check and
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 
@@ -34,6 +35,10 @@ PAR_MIN_CORES = 256
 FULL_ROWS_MAX_BYTES = 1 << 30
 # False: deterministic programs run on the general kernels too (tests compare the two)
 FAST_PATH = True
+# a single frame waits for every thread at each tick: on CPUs busy with other work one
+# descheduled thread stalls the tick for a whole time slice (40x slower measured here), so
+# by default a frame uses several threads only while the load average leaves them free
+AVOID_BUSY_CPUS = True
 
 
 @dataclass
@@ -376,6 +381,24 @@ def _int32_safe(p: CoreProgram, nsyn: np.ndarray, tcore: np.ndarray, taxon: np.n
     return vabs + float(integ.max()) + lk < 2.0 ** 31 - 1
 
 
+def parallel_single_frame(n_cores: int) -> bool:
+    """Whether one frame of ``n_cores`` cores runs its cores on several threads: enough
+    cores per tick (PAR_MIN_CORES), numba allowed more than one thread, and (unless
+    AVOID_BUSY_CPUS is False) the 1-minute load average, this run included, leaves them
+    free. Results do not depend on it, only the speed."""
+    import numba
+    threads = numba.get_num_threads()
+    if n_cores < PAR_MIN_CORES or threads < 2:
+        return False
+    if not AVOID_BUSY_CPUS:
+        return True
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return os.getloadavg()[0] <= cpus - threads + 1.5
+
+
 def _chunk_bounds(n_cores: int, chunks: int) -> np.ndarray:
     """Route chunk p of a single-frame run holds cores bounds[p]:bounds[p+1]."""
     return (np.arange(chunks + 1, dtype=np.int64) * n_cores) // chunks
@@ -459,7 +482,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
         # one frame: prange over cores inside each tick (when there is enough work per tick
         # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
         import numba
-        parallel_cores = C >= PAR_MIN_CORES and numba.get_num_threads() > 1
+        parallel_cores = parallel_single_frame(C)
         bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel_cores else 1)
         ev_off = _event_offsets(prep, inputs, bounds)
 
@@ -554,7 +577,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:
-        parallel = C >= PAR_MIN_CORES and numba.get_num_threads() > 1
+        parallel = parallel_single_frame(C)
         bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel else 1)
         cap = _fast_caps(prep, bounds, it, off)
         kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial

@@ -260,7 +260,8 @@ _THREAD_SCRIPT = textwrap.dedent("""
     import numpy as np
     from snn.cores import engine
     from snn.cores.random_network import random_test_program, random_test_inputs
-    engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame
+    engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame,
+    engine.AVOID_BUSY_CPUS = False    # even on a busy machine
     out = {}
     for stochastic in (True, False):  # the general kernels and the fast path
         p = random_test_program(11, n_cores=6, axons=16, neurons=16, stochastic=stochastic,
