@@ -3,7 +3,8 @@ frames/s/W and simulated frames per wall second (engine on this machine).
 
 Usage: python benchmarks/cores.py [--model mlp fashion] [--frames N] [--ticks T]
 Writes benchmarks/results/cores.{json,md} (merged per model). ``benchmarks/decomposition.py``
-writes the same rows from its own core run.
+writes the same rows from its own core run. Split layers' relays are calibrated on
+``decomposition.calibration_frames`` (never held-out frames).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def cores_markdown(name: str, r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from decomposition import RESULTS, _merge_write, load_model_data
+    from decomposition import RESULTS, _merge_write, calibration_frames, load_model_data
 
     from snn.cores.compiler import compile
     from snn.cores.evaluate import evaluate_program
@@ -56,10 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", nargs="+", default=["mlp", "fashion"])
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--ticks", type=int, default=200)
+    ap.add_argument("--relays", choices=["signed", "biased"], default="signed")
     args = ap.parse_args(argv)
     for name in args.model:
         net, xs, ys, _ = load_model_data(name, args.frames)
-        prog = compile(net)
+        prog = compile(net, calibration=calibration_frames(name), relays=args.relays)
         ev = evaluate_program(prog, xs, ys, [args.ticks], progress=True)
         row = cores_row(prog, ev, len(ys))
         _merge_write(RESULTS / "cores.json", name, row, RESULTS / "cores.md", cores_markdown)

@@ -8,7 +8,8 @@ One table per model, every row on the same held-out images:
 4. quantised SNN: ``snn.simulate`` on the integer network ``compile`` produced (weights
    s*q, thresholds and leaks in units), rate code.
 5. on cores: ``snn.cores.evaluate.evaluate_program`` (engine, with splits, relays, copies
-   and delays).
+   and delays). Relays of split layers are calibrated on the first ``RELAY_CALIB`` frames
+   of the converter's calibration set (``calibration_frames``), never on held-out ones.
 
 SNN rows decode by the readout's integrated input (``potential``), as the cores do; the
 float row also reports the converter's spike-count decode. Also usable as a function:
@@ -53,11 +54,13 @@ def _readout_values(comp, sim) -> np.ndarray:
 
 def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
               ann_scores: np.ndarray | None = None, spec=None, weight_bits: int | None = None,
-              core_ticks: list[int] | None = None, progress: bool = True) -> dict:
+              core_ticks: list[int] | None = None, progress: bool = True,
+              calibration: np.ndarray | None = None, relays: str = "signed") -> dict:
     """The decomposition rows for a converted network on held-out images.
 
     ann_scores: the ANN's class scores on ``images`` (None: no ANN row). core_ticks: tick
-    counts run on the engine (default: the largest of ``ticks``).
+    counts run on the engine (default: the largest of ``ticks``). calibration, relays:
+    passed to ``compile_network`` (frames that fit the split layers' relays).
     """
     from snn.cores.compiler import compile_network
     from snn.cores.compiler_io import layer_table
@@ -82,7 +85,8 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
                      "accuracy": sr.accuracy(labels, "potential"),
                      "sops_per_frame": sr.sops_per_frame(), "wall_s": time.perf_counter() - t0})
     t0 = time.perf_counter()
-    comp = compile_network(net, spec, weight_bits=weight_bits)
+    comp = compile_network(net, spec, weight_bits=weight_bits, calibration=calibration,
+                           relays=relays)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     sq = simulate(comp.quantised, images, ticks, encoding="rate", progress=progress)
@@ -100,7 +104,8 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
         row["energy_j_per_frame"] = {t: e.get("j_per_frame", e.get("joules"))
                                      for t, e in ev["energy"].items()}
     rows.append(row)
-    return {"frames": int(len(labels)), "weight_bits": comp.weight_bits,
+    return {"frames": int(len(labels)), "weight_bits": comp.weight_bits, "relays": relays,
+            "relay_calibration_frames": 0 if calibration is None else int(len(calibration)),
             "cores": comp.program.n_cores, "compile_s": compile_s,
             "latency_ticks": int(comp.program.extras["latency_ticks"]), "rows": rows,
             "layers": layer_table(comp.program), "eval": ev, "program": comp.program}
@@ -111,8 +116,10 @@ def to_markdown(name: str, res: dict) -> str:
                  for t in r["accuracy"]})
     head = "| stage | " + " | ".join(f"acc T={t}" for t in ts) + " | SOPs/frame (T max) | " \
            "energy/frame |"
+    rel = (f", {res['relays']} relays calibrated on {res['relay_calibration_frames']} "
+           "calibration frames" if res.get("relay_calibration_frames") else "")
     lines = [f"### {name}: {res['frames']} held-out frames, {res['cores']} cores, "
-             f"{res['weight_bits']}-bit weights, latency {res['latency_ticks']} ticks", "",
+             f"{res['weight_bits']}-bit weights, latency {res['latency_ticks']} ticks{rel}", "",
              head, "|" + "---|" * (len(ts) + 3)]
     for r in res["rows"]:
         acc = r["accuracy"]
@@ -128,6 +135,19 @@ def to_markdown(name: str, res: dict) -> str:
             en = f"{e[max(e)]:.3g} J" if e else ""
         lines.append(f"| {r['stage']} | " + " | ".join(cells) + f" | {sops} | {en} |")
     return "\n".join(lines) + "\n"
+
+
+RELAY_CALIB = 16  # calibration frames for the relays of split layers
+
+
+def calibration_frames(name: str, n: int = RELAY_CALIB) -> np.ndarray:
+    """The first ``n`` frames of the converter's calibration set of a model of MODELS
+    (disjoint from the held-out frames): what ``compile_network(calibration=...)`` gets."""
+    from snn.datasets import load
+    m = MODELS[name]
+    a, b = m["calib"]
+    x = load(m["data"], m["data_dir"], m.get("calib_split", "test"))[0]
+    return x[a:min(b, a + n)]
 
 
 def load_model_data(name: str, frames: int | None):
@@ -184,11 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ticks", type=int, nargs="+", default=[50, 100, 200])
     ap.add_argument("--core-ticks", type=int, nargs="+", default=None)
     ap.add_argument("--weight-bits", type=int, default=None)
+    ap.add_argument("--relays", choices=["signed", "biased"], default="signed")
+    ap.add_argument("--relay-calib", type=int, default=RELAY_CALIB,
+                    help="calibration frames for the relays (0: data-free relays)")
     args = ap.parse_args(argv)
     from cores import cores_markdown, cores_row  # benchmarks/cores.py
     net, xs, ys, ann = load_model_data(args.model, args.frames)
+    xc = calibration_frames(args.model, args.relay_calib) if args.relay_calib else None
     res = decompose(net, xs, ys, args.ticks, ann_scores=ann, weight_bits=args.weight_bits,
-                    core_ticks=args.core_ticks)
+                    core_ticks=args.core_ticks, calibration=xc, relays=args.relays)
     RESULTS.mkdir(parents=True, exist_ok=True)
     _merge_write(RESULTS / "decomposition.json", args.model, _jsonable(res),
                  RESULTS / "decomposition.md", to_markdown)

@@ -61,6 +61,9 @@ def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
                           "a torch file path, a torch.nn.Module or an onnx.ModelProto")
 
 
+KEPT_CALIBRATION_FRAMES = 16  # calibration frames stored in the network for the compiler
+
+
 def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float = 1 / 255,
             normalisation: str = "percentile", percentile: float = 99.99,
             channel_wise: bool = False, maxpool: str = "gate", avgpool: str = "spiking",
@@ -102,12 +105,17 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
     pct = 100.0 if normalisation == "max" else float(percentile)
     source = str(model_or_path) if isinstance(model_or_path, (str, os.PathLike)) \
         else type(model_or_path).__name__
-    return build_network(graph, x, pixel_scale=pixel_scale, percentile=pct,
-                         channel_wise=channel_wise, maxpool=maxpool, avgpool=avgpool,
-                         v_init=v_init, decode=decode,
-                         readout_percentile=readout_percentile,
-                         meta={"source": source, "encoding": encoding,
-                               "calibration_frames": int(len(calib))})
+    net = build_network(graph, x, pixel_scale=pixel_scale, percentile=pct,
+                        channel_wise=channel_wise, maxpool=maxpool, avgpool=avgpool,
+                        v_init=v_init, decode=decode,
+                        readout_percentile=readout_percentile,
+                        meta={"source": source, "encoding": encoding,
+                              "calibration_frames": int(len(calib))})
+    # a few calibration frames travel with the network: compile sets relays from them
+    keep = calib[:KEPT_CALIBRATION_FRAMES]
+    if keep[0].size == int(np.prod(net.input_shape)):
+        net.calibration = keep.reshape(len(keep), *net.input_shape)
+    return net
 
 
 def ann_predict(model_or_path: Any, images: np.ndarray, *, pixel_scale: float = 1 / 255,

@@ -25,12 +25,14 @@ from snn.cores.fold import fold_network
 from snn.cores.lower import Stage, lower
 from snn.cores.program import RESET_LINEAR, CoreProgram
 from snn.cores.quantise import LayerQuant, quantise_network
+from snn.cores.relays import calibrate, safe_params, source_spikes
 from snn.cores.spec import CoreSpec
 from snn.cores.tiling import conv_orders, greedy, partition_blocks, unit_cost
 from snn.errors import CompileError, ConfigError
 from snn.network import SpikingNetwork
 
-RELAY_FRACTION = 1.0  # relay threshold = this fraction of the summing neuron's threshold
+CALIBRATION_TICKS = 100  # ticks of each calibration frame (relay parameters)
+BLOCK_FRACTIONS = (1.0, 0.5, 0.25)  # input blocks of split layers: at most this x axons
 ROLE_DIRECT, ROLE_PARTIAL, ROLE_SUM = 0, 1, 2
 ROLE_NAMES = {ROLE_DIRECT: "direct", ROLE_PARTIAL: "partial", ROLE_SUM: "sum"}
 
@@ -230,7 +232,7 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
 
 
 def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
-               big: int, relay_fraction: float) -> StageStats:
+               big: int, calib: np.ndarray | None, signed: bool) -> StageStats:
     out_tick = in_tick + 1
     needs, copies = _stage_targets(b, st, out_tick)
     cost = np.ones(st.n, np.int64) if st.readout else copies
@@ -240,35 +242,54 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     lq = st.quant
     spec = b.spec
     live = cost > 0
-    # summing neurons use types 0 and 1: type 2 holds their leak until the relays' first
-    # spikes arrive (core tick out_tick), as in _map_direct
-    hold = not st.readout and spec.axon_types > 2 and bool(st.leak.any())
-    held = True
+    # summing neurons read relays on types 0 (+) and 1 (-); type 2 is the hold axon (leak
+    # before the relays' first spikes, relay bias and mean residual, see snn.cores.relays)
+    can_hold = spec.axon_types > 2
     best = None
-    for frac in (1.0, 0.5, 0.25):
+    for frac in BLOCK_FRACTIONS:
         limit = max(int(spec.axons * frac), 4 * lq.bits)
         block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
-        plan = _split_plan(st, masks, block, cost, spec, n_global, int(hold))
+        plan = _split_plan(st, masks, block, cost, spec, n_global, int(can_hold), signed)
         if best is None or plan["n_cores"] < best["n_cores"]:
             best = plan
     plan = best
-    # relay threshold: relay_fraction x the neuron's threshold, but no more than the
-    # largest partial sum one tick can bring (then a relay never lags); the summing
-    # neuron's relay weights in the same units where they fit the spec
-    thr = st.thr
-    t_r = np.minimum(np.rint(relay_fraction * thr), plan["pmax"])
-    t_r = np.maximum(1, t_r).astype(np.int64)
-    r_w = np.minimum(t_r, spec.weight_max)
-    scale = r_w / t_r
-    sum_thr = np.maximum(1, np.rint(thr * scale)).astype(np.int64)
-    sum_leak = np.rint(st.leak * scale).astype(np.int64)
+    nb, has = plan["nb"], plan["has"]
+    uptr, ucols, umasks, urow, ublk = plan["units"]
+    # relay block sign: +1 (positive synapses, or a biased relay), -1 (negative synapses)
+    bsign = np.where(np.arange(nb) % 2 == 1, -1, 1) if plan["signed"] else np.ones(nb, int)
+    if plan["signed"]:  # each relay sees a one-signed input: no bias needed
+        psum, nsum = plan["psum"] + plan["nsum"], np.zeros_like(plan["psum"])
+    else:
+        psum, nsum = plan["psum"], plan["nsum"]
+    if calib is not None:
+        syn_row = np.repeat(urow, np.diff(uptr))
+        bits = (umasks[:, None].astype(np.int64) >> np.arange(lq.bits)[None, :]) & 1
+        uw = (bits * st.tw[syn_row]).sum(axis=1) * np.repeat(bsign[ublk], np.diff(uptr))
+        rp = calibrate(uptr, ucols, uw, urow, ublk, st.n, nb, psum, nsum, has, calib,
+                       in_tick, spec.weight_max, bsign,
+                       None if st.readout else st.thr, None if st.readout else st.leak)
+    else:
+        rp = safe_params(psum, nsum, has, spec.weight_max, bsign,
+                         None if st.readout else st.thr)
+    t_r, j = rp.t_r, rp.j
+    r_w = t_r // j  # one summing unit = j model units
+    sum_thr = np.maximum(1, np.rint(st.thr / j)).astype(np.int64)
+    b_s = rp.beta.sum(axis=1) // j  # relay biases, summing units (betas are multiples of j)
+    l_s = np.rint(st.leak / j).astype(np.int64)
+    sum_leak = l_s - b_s
+    # what the hold input adds before the relays' spikes arrive (summing units): the mean
+    # residual, the relays' bias of their first tick, and (hidden layers) the neuron's own
+    # leak at core ticks 0..out_tick-1; the readout's decode subtracts latency x leak instead
+    off_s = rp.offset / j
+    hold_tot = np.rint(off_s + b_s - out_tick * l_s if not st.readout
+                       else off_s - in_tick * b_s).astype(np.int64)
     if st.readout:
-        st.term_weight = st.term_weight / scale  # summing units -> model units
+        st.term_weight = st.term_weight * j  # summing units -> model units
     if sum_thr.max(initial=1) > spec.threshold_max:
         raise CompileError(f"layer {st.name!r}: summing threshold {int(sum_thr.max())} exceeds "
                            f"{spec.threshold_max}")
-    nb, key_pos, key_neg = plan["nb"], plan["has_pos"], plan["has_neg"]
-    # summing cores: relay axons (type 0: +, type 1: -), copies of the layer's neurons
+    held = True
+    # summing cores: one relay axon (type 0) per (neuron, block), copies of the neurons
     relay_target = {}
     start = np.concatenate([[0], np.cumsum(copies)])
     n_relays = 0
@@ -276,12 +297,10 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         core = b.new_core(st.index, ROLE_SUM)
         ax_rows, ax_types = [], []
         for r in rows:
-            for blk in range(nb):
-                for sign, has in ((0, key_pos), (1, key_neg)):
-                    if has[r, blk]:
-                        relay_target[(int(r), blk, sign)] = (core, len(ax_rows))
-                        ax_rows.append(r)
-                        ax_types.append(sign)
+            for blk in np.flatnonzero(has[r]):
+                relay_target[(int(r), int(blk))] = (core, len(ax_rows))
+                ax_rows.append(r)
+                ax_types.append(int(bsign[blk] < 0))
         ax_rows_a = np.asarray(ax_rows, np.int64)
         b.axon_type[core][:len(ax_types)] = np.asarray(ax_types, np.uint8)
         cnt = cost[rows]
@@ -296,11 +315,16 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         rr = np.repeat(rows, cost[rows])
         w = np.zeros((len(rr), 4), np.int64)
         w[:, 0], w[:, 1] = r_w[rr], -r_w[rr]
-        if hold:
-            hw = _hold_weight(b, core, len(ax_types), 2, sum_leak[rr], out_tick)
+        ht = hold_tot[rr]
+        if ht.any():
+            # spread over d >= out_tick ticks so the per-tick weight fits the spec
+            lim = max(1, min(spec.weight_max, -spec.weight_min))
+            d = max(out_tick, int(-(-np.abs(ht).max() // lim)))
+            hw = (_hold_weight(b, core, len(ax_rows), 2, -np.rint(ht / d), d)
+                  if can_hold else None)
             if hw is not None:
                 w[:, 2] = hw
-            elif sum_leak[rr].any():
+            else:
                 held = False
         if st.readout:
             tc, ta, dl, out = np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)), rows
@@ -310,66 +334,55 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         _add_neurons(b, core, nxt, weight=w, leak=sum_leak[rr],
                      threshold=sum_thr[rr], neg_threshold=np.full(nxt, big),
                      target_core=tc, target_axon=ta, delay=dl, output_index=out, unit=rr)
-    # partial cores: relay pairs of (neuron, block) units
-    uptr, ucols, umasks, urow, ublk = plan["units"]
+    # partial cores: one relay per (neuron, block) unit: the block's type weights, leak
+    # beta, threshold T_r, linear reset, no floor (it conserves charge)
     for groups in plan["partial_groups"]:
         for units in groups:
             core = b.new_core(st.index, ROLE_PARTIAL)
-            s_start, s_cnt, nxt = [], [], 0
-            params = {k: [] for k in ("weight", "threshold", "tc", "ta")}
-            for u in units:
-                r, blk = int(urow[u]), int(ublk[u])
-                tw = st.tw[r]
-                s_start.append(nxt)
-                for sign, has in ((0, key_pos), (1, key_neg)):
-                    if not has[r, blk]:
-                        continue
-                    w = np.zeros(4, np.int64)
-                    w[:lq.bits] = tw if sign == 0 else -tw
-                    tcore, tax = relay_target[(r, blk, sign)]
-                    params["weight"].append(w)
-                    params["threshold"].append(t_r[r])
-                    params["tc"].append(tcore)
-                    params["ta"].append(tax)
-                    nxt += 1
-                s_cnt.append(nxt - s_start[-1])
+            units = units[has[urow[units], ublk[units]]]  # dead neurons need no relay
+            nxt = len(units)
+            r, blk = urow[units], ublk[units]
+            wts = np.zeros((nxt, 4), np.int64)
+            wts[:, :lq.bits] = st.tw[r] * bsign[blk][:, None]
+            tgt = np.asarray([relay_target[(int(a), int(c))] for a, c in zip(r, blk,
+                                                                             strict=True)],
+                             np.int64).reshape(-1, 2)
             n_relays += nxt
-            _place_inputs(b, core, uptr, ucols, umasks, units, np.asarray(s_start, np.int64),
-                          np.asarray(s_cnt, np.int64), lq.bits, in_tick)
-            _add_neurons(b, core, nxt, weight=np.asarray(params["weight"]),
-                         leak=np.zeros(nxt), threshold=np.asarray(params["threshold"]),
-                         neg_threshold=np.zeros(nxt), target_core=np.asarray(params["tc"]),
-                         target_axon=np.asarray(params["ta"]), delay=np.ones(nxt),
+            _place_inputs(b, core, uptr, ucols, umasks, units, np.arange(nxt, dtype=np.int64),
+                          np.ones(nxt, np.int64), lq.bits, in_tick)
+            _add_neurons(b, core, nxt, weight=wts, leak=rp.beta[r, blk],
+                         threshold=t_r[r], neg_threshold=np.full(nxt, big),
+                         target_core=tgt[:, 0], target_axon=tgt[:, 1], delay=np.ones(nxt),
                          output_index=np.full(nxt, -1), unit=np.full(nxt, -1))
     n_partial = sum(len(g) for g in plan["partial_groups"])
     return StageStats(st.name, {"partial": n_partial, "sum": len(plan["sum_groups"])},
                       int(live.sum()), int((~live).sum()),
-                      int(np.maximum(copies - 1, 0).sum()), n_relays, nb, lq.bits, lq.exact,
-                      in_tick, out_tick,
-                      held if hold else st.readout or not sum_leak.any())
+                      int(np.maximum(copies - 1, 0).sum()), n_relays, plan["nb_in"], lq.bits,
+                      lq.exact,
+                      in_tick, out_tick, held)
 
 
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
-                spec: CoreSpec, n_global: int, reserve: int = 0) -> dict:
-    """Units (neuron, block), relays needed, summing and partial groups for one partition;
-    ``reserve`` axons of each summing core are left free."""
-    nb = int(block.max()) + 1 if block.size else 1
+                spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True) -> dict:
+    """Units (neuron, relay block), relays needed, summing and partial groups for one
+    partition; ``reserve`` axons of each summing core are left free. signed: each input
+    block gets two relay blocks, its positive and its negative synapses (relay block
+    2 * block + (weight < 0)); else one (a biased relay)."""
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
+    bits = (masks[:, None].astype(np.int64) >> np.arange(st.quant.bits)[None, :]) & 1
+    units_w = (bits * st.tw[rows]).sum(axis=1)  # each synapse's weight in units
+    nb_in = int(block.max()) + 1 if block.size else 1
+    if signed:
+        block = 2 * block + (units_w < 0)
+    nb = 2 * nb_in if signed else nb_in
     key = rows * nb + block
-    has_pos = np.zeros(st.n * nb, bool)
-    has_neg = np.zeros(st.n * nb, bool)
-    has_pos[key[st.q > 0]] = True
-    has_neg[key[st.q < 0]] = True
-    live = cost > 0
-    lr = np.repeat(live, nb)
-    has_pos &= lr
-    has_neg &= lr
-    has_pos, has_neg = has_pos.reshape(st.n, nb), has_neg.reshape(st.n, nb)
-    units_w = st.q * st.s[rows]
+    has = np.zeros(st.n * nb, bool)
+    has[key[units_w != 0]] = True
+    has &= np.repeat(cost > 0, nb)
+    has = has.reshape(st.n, nb)  # one relay per (neuron, relay block)
     psum = np.bincount(key, weights=np.maximum(units_w, 0), minlength=st.n * nb)
     nsum = np.bincount(key, weights=np.maximum(-units_w, 0), minlength=st.n * nb)
-    pmax = np.maximum(psum, nsum).reshape(st.n, nb).max(axis=1)
-    n_rel = has_pos.sum(axis=1) + has_neg.sum(axis=1)
+    n_rel = has.sum(axis=1)
     # summing groups: relay axons and neuron copies
     sum_groups, cur, ax, ne = [], [], 0, 0
     order = (conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n))
@@ -394,10 +407,10 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     uptr = np.append(starts, len(ukey)).astype(np.int64)
     ucols, umasks = st.cols[order_e], masks[order_e]
     urow, ublk = uniq % st.n, uniq // st.n
-    ucost = (has_pos[urow, ublk].astype(np.int64) + has_neg[urow, ublk])
+    ucost = has[urow, ublk].astype(np.int64)
     partial_groups = []
-    for blk in range(nb):
-        sel = np.flatnonzero(ublk == blk)
+    for blk in range(nb_in):  # the relays of one input block share its axons
+        sel = np.flatnonzero(ublk // (nb // nb_in) == blk)
         cands = [sel]
         if st.conv:
             cands = []
@@ -412,9 +425,10 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
                 best = g
         partial_groups.append(best or [])
     n_cores = len(sum_groups) + sum(len(g) for g in partial_groups)
-    return {"nb": nb, "has_pos": has_pos, "has_neg": has_neg, "sum_groups": sum_groups,
+    return {"nb": nb, "nb_in": nb_in, "signed": signed, "has": has, "sum_groups": sum_groups,
             "partial_groups": partial_groups, "units": (uptr, ucols, umasks, urow, ublk),
-            "n_cores": n_cores, "pmax": pmax}
+            "n_cores": n_cores, "psum": psum.reshape(st.n, nb).astype(np.int64),
+            "nsum": nsum.reshape(st.n, nb).astype(np.int64)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,7 +474,8 @@ def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int
 
 
 def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
-                  relay_fraction: float, encoding: str, ticks: int | None) -> Compiled:
+                  calibration: np.ndarray | None, encoding: str, ticks: int | None,
+                  relays: str = "signed") -> Compiled:
     folded = fold_network(network)
     qnet, quants = quantise_network(folded, spec, weight_bits)
     stages, n_in = lower(qnet, quants)
@@ -476,13 +491,17 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
     split = [_want_split(st, m, c, spec, n_global)
              for st, m, c in zip(stages, masks, costs, strict=True)]
     t_in, t_out = _timing(stages, split)
+    calib = None
+    if calibration is not None and any(split):
+        calib = source_spikes(qnet, [st.name for st in stages], n_in, calibration,
+                              ticks or CALIBRATION_TICKS)
     b = _Build(spec)
     big = -spec.v_min  # floor that never binds: V saturates at -2^(bits-1) anyway
     stats: list[StageStats] = [None] * len(stages)  # type: ignore[list-item]
     for st in reversed(stages):
         if split[st.index]:
             stats[st.index] = _map_split(b, st, masks[st.index], t_in[st.index], n_global, big,
-                                         relay_fraction)
+                                         calib, relays == "signed")
         else:
             stats[st.index] = _map_direct(b, st, masks[st.index], t_in[st.index], n_global, big)
     inputs = b.take_needs(0, n_in)
@@ -572,7 +591,8 @@ def _permute(p: CoreProgram, order: np.ndarray, perm: np.ndarray) -> CoreProgram
 def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                     weight_bits: int | None = None, ticks: int | None = None,
                     encoding: str | None = None, max_chips: int | None = None,
-                    relay_fraction: float = RELAY_FRACTION) -> Compiled:
+                    calibration: np.ndarray | None = None, relays: str = "signed"
+                    ) -> Compiled:
     """Like :func:`compile` but also returns the folded and quantised networks and stats."""
     spec = spec or CoreSpec.truenorth()
     encoding = encoding or network.meta.get("encoding", "current")
@@ -581,13 +601,22 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     if weight_bits is not None and not 1 <= weight_bits <= spec.axon_types:
         raise CompileError(f"--weight-bits {weight_bits}: spec {spec.name!r} has "
                            f"{spec.axon_types} axon types, so 1..{spec.axon_types} bits")
-    if not 0 < relay_fraction <= 4:
-        raise ConfigError("relay_fraction must lie in (0, 4]")
+    if relays not in ("signed", "biased"):
+        raise ConfigError(f"relays={relays!r}: choose 'signed' (a relay pair per input block, "
+                          "the more accurate) or 'biased' (one relay per block, fewer cores)")
+    if calibration is None:  # the frames the converter kept, if any
+        calibration = network.calibration
+    if calibration is not None:
+        calibration = np.asarray(calibration)
+        if calibration.ndim < 2 or len(calibration) == 0 or \
+                calibration.shape[1:] != tuple(network.input_shape):
+            raise ConfigError(f"calibration: expected frames of shape "
+                              f"{tuple(network.input_shape)}, got {calibration.shape}")
     tries = ([weight_bits] if weight_bits is not None
              else list(range(spec.axon_types, 1, -1)) or [1])
     last = None
     for k in tries:
-        comp = _compile_once(network, spec, k, relay_fraction, encoding, ticks)
+        comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays)
         chips = -(-comp.program.n_cores // spec.cores_per_chip)
         if max_chips is None or chips <= max_chips:
             return comp
@@ -605,7 +634,7 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
 def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A001
             weight_bits: int | None = None, ticks: int | None = None,
             encoding: str | None = None, max_chips: int | None = None,
-            relay_fraction: float = RELAY_FRACTION) -> CoreProgram:
+            calibration: np.ndarray | None = None, relays: str = "signed") -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -613,8 +642,12 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         the program. encoding: input encoding stored (default the network's; "current" runs
         as the deterministic rate code on cores). Binarized networks
         (``meta["binarized"]``) go to ``snn.cores.binarized_map.compile_binarized``.
-        relay_fraction: relay threshold / summing threshold on split layers (docs/compiler.md:
-        0.25 suits sparse activity such as the Fashion-MNIST CNN).
+        calibration: a few training frames (raw pixels, the network's input shape; default
+        ``network.calibration``, the frames ``convert`` keeps); when given, the relays of split layers get thresholds and biases fitted to the partial
+        sums the quantised network produces on them (``snn.cores.relays``), else data-free
+        ones that never lag (docs/compiler.md, "Fan-in split"). relays: "signed" (a relay
+        per input block and sign of its weights) or "biased" (one biased relay per block:
+        fewer cores, a little less accurate).
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
@@ -622,7 +655,7 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         return compile_binarized(network, spec or CoreSpec.truenorth())
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
                            encoding=encoding, max_chips=max_chips,
-                           relay_fraction=relay_fraction).program
+                           calibration=calibration, relays=relays).program
 
 
 from snn.cores.compiler_io import encode_frames, layer_table  # noqa: E402  (re-export)

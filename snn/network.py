@@ -168,11 +168,14 @@ class SpikingNetwork:
     layers: in topological order; the last is the readout.
     meta: free metadata kept in the file: ``pixel_scale`` (multiplies raw 0..255 pixels),
         ``encoding``, ``source``, ``normalisation``, ``decode`` ("count" or "potential")...
+    calibration: a few of the frames the converter calibrated on (raw pixels, [n,
+        *input_shape]), kept so that ``compile`` can set its relay parameters from data.
     """
 
     input_shape: tuple[int, ...]
     layers: list[Layer]
     meta: dict[str, Any] = field(default_factory=dict)
+    calibration: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
@@ -228,6 +231,8 @@ class SpikingNetwork:
             payload[f"L{i}.threshold"] = np.asarray(layer.threshold, np.float32)
             for name in layer.array_fields:
                 payload[f"L{i}.{name}"] = np.asarray(getattr(layer, name))
+        if self.calibration is not None:
+            payload["calibration"] = np.asarray(self.calibration)
         payload["format"] = np.array(NET_FORMAT)
         payload["header"] = np.array(json.dumps(header, default=_json_default))
         return atomic_savez(path, payload)
@@ -258,7 +263,8 @@ class SpikingNetwork:
                 for name in klass.array_fields:
                     kwargs[name] = data[f"L{i}.{name}"]
                 layers.append(klass(**kwargs))
-        return cls(tuple(header["input_shape"]), layers, header.get("meta", {}))
+            calib = data["calibration"] if "calibration" in data.files else None
+        return cls(tuple(header["input_shape"]), layers, header.get("meta", {}), calib)
 
 
 def _json_default(obj: Any) -> Any:

@@ -81,13 +81,14 @@ def test_direct_layer_with_bias_after_tick_zero_is_exact() -> None:
 
 
 def test_split_layer_bias_held_until_relays_arrive() -> None:
-    """Blank frames: relays stay silent, the split layer is driven by its bias alone and
-    must spike as the ideal one does (without the hold it starts at V = offset * bias)."""
+    """Blank frames, relays calibrated on blank frames (so no relay bias): relays stay
+    silent, the split layer is driven by its bias alone and must spike as the ideal one
+    does (without the hold it starts at V = offset * bias)."""
     net = _int_cnn(2, 8, bias2=True, thr2=7.0)
-    comp = compile_network(net, CoreSpec.preset("small"))
+    imgs = np.zeros((2, 1, 6, 6), np.uint8)
+    comp = compile_network(net, CoreSpec.preset("small"), calibration=imgs)
     st = comp.stats[1]
     assert st.blocks > 1 and st.relays > 0 and st.output_tick >= 2 and st.held
-    imgs = np.zeros((2, 1, 6, 6), np.uint8)
     T = 20
     sim, res = _run(comp, imgs, T)
     want = sim.trains["c2"].reshape(T, len(imgs), -1).sum(0)
