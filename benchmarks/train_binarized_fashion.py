@@ -1,16 +1,27 @@
 """Fashion-MNIST: one conv architecture trained three ways (float DNN, BNN, BSNN), and the
 BSNN run on TrueNorth-like cores, exactly.
 
-    # train (GPU if available, else CPU; --epochs small for a CPU smoke run)
-    python benchmarks/train_binarized_fashion.py train --arch A --epochs 30 --out benchmarks/models
+    # the float DNN (also the distillation teacher), then BSNN and BNN with the binary recipe
+    python benchmarks/train_binarized_fashion.py train --arch A --kinds dnn --epochs 30
+    python benchmarks/train_binarized_fashion.py train --arch Ap4 --kinds bsnn,bnn --epochs 15 \
+        --threads 1 --teacher benchmarks/models/fashion_A_dnn.pt --kd-alpha 0.9 --kd-temp 4 \
+        --init-scale 0.05 --append-log
     # BSNN on cores (numba engine) -> benchmarks/results/binarized_fashion.{json,md}
-    python benchmarks/train_binarized_fashion.py cores --arch A --models benchmarks/models
+    python benchmarks/train_binarized_fashion.py cores --arch Ap4 --dnn-arch A
+    # refresh the training rows of the results (no engine run)
+    python benchmarks/train_binarized_fashion.py table --dnn-arch A
 
 Flavours (same layers, same groups, same readout blocks):
   dnn  float weights, ReLU, grey input (pixel / 255)
   bnn  binary weights, sign activations (+-1), thermometer input (7 levels)
   bsnn binary weights, {0,1} spikes (Heaviside, arctan surrogate), thermometer input;
        BatchNorm folded into integer thresholds -> exported -> compiled -> engine.
+
+Data: the first 55k training images train, the last 5k (``--val``) validate (every choice of
+the recipe was made on them); the 10k test set is evaluated once, after the last epoch.
+Binary recipe: latent weights U(-s, s) (``--init-scale``), clipped to [-1, 1] after every step
+(else the clipped STE freezes every weight that leaves it), Adam + one-cycle lr, random
+horizontal flips, distillation from the float DNN (``--teacher``, ``--kd-alpha``).
 """
 
 from __future__ import annotations
@@ -31,6 +42,10 @@ ARCHS: dict[str, list] = {
     "A": [("conv", 64, 4, 2, 1, 1), ("shuffle", 8), ("conv", 128, 3, 2, 1, 8), ("shuffle", 16),
           ("conv", 128, 3, 1, 1, 16), ("shuffle", 16), ("conv", 64, 3, 2, 1, 16),
           ("flatten",), ("readout", 10, 127)],
+    # A with a population readout: 4 binary rows per class, summed (z_c in -4096..4096)
+    "Ap4": [("conv", 64, 4, 2, 1, 1), ("shuffle", 8), ("conv", 128, 3, 2, 1, 8), ("shuffle", 16),
+            ("conv", 128, 3, 1, 1, 16), ("shuffle", 16), ("conv", 64, 3, 2, 1, 16),
+            ("flatten",), ("readout", 10, 127, 4)],
     # wider: 14x14x96 -> 7x7x192 -> 7x7x192 -> 4x4x96 -> 10
     "A2": [("conv", 96, 4, 2, 1, 1), ("shuffle", 12), ("conv", 192, 3, 2, 1, 12),
            ("shuffle", 24), ("conv", 192, 3, 1, 1, 24), ("shuffle", 24),
@@ -54,22 +69,53 @@ def build(kind: str, arch: str):
     return FrameNet(ARCHS[arch], (1, 28, 28), LEVELS, kind)
 
 
-def train_one(kind: str, arch: str, xtr, ytr, xte, yte, epochs: int, seed: int, device: str,
-              lr: float, batch: int, time_budget: float) -> tuple[object, dict]:
+def teacher_logits(path: Path, x, device: str, flipped: bool):
+    """Logits of the trained float DNN (the distillation teacher) on x (and x flipped)."""
+    import torch
+
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    if ck["kind"] != "dnn":
+        raise SystemExit(f"{path}: the teacher must be a float dnn, got {ck['kind']}")
+    t = build("dnn", ck["arch"])
+    t.load_state_dict(ck["state_dict"])
+    t = t.to(device).eval()
+    with torch.no_grad():
+        out = torch.cat([t(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+        out_f = (torch.cat([t(x[i:i + 1000].flip(-1)) for i in range(0, len(x), 1000)])
+                 if flipped else out)
+    return out, out_f
+
+
+def train_one(kind: str, arch: str, xtr, ytr, xval, yval, epochs: int, seed: int,
+              device: str, lr: float, batch: int, time_budget: float, *, clip: bool = True,
+              teacher: Path | None = None, kd_alpha: float = 0.0, kd_temp: float = 4.0,
+              init_scale: float = 1.0, wd: float = 0.0) -> tuple[object, dict]:
+    """Adam + one-cycle LR, horizontal flips; binary flavours: latent weights clipped to
+    [-1, 1] after every step (``clip``), optional distillation from the float DNN
+    (loss = (1 - a) CE + a T^2 KL(teacher_T || student_T)). Validation accuracy per epoch."""
     import torch
     import torch.nn.functional as F
 
-    from snn.converters.binarized import predict
+    from snn.converters.binarized import _QuantisedWeights, clip_latent_weights
 
     torch.manual_seed(seed)
     np.random.seed(seed)
     model = build(kind, arch).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if init_scale != 1.0:
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, _QuantisedWeights) and m.weights != "float":
+                    m.weight.mul_(init_scale)
+    use_kd = kd_alpha > 0 and kind != "dnn" and teacher is not None
+    if use_kd:
+        t_plain, t_flip = teacher_logits(teacher, xtr, device, flipped=True)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
     steps = epochs * (len(xtr) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
     gen = torch.Generator(device="cpu").manual_seed(seed)
     t0 = time.time()
     done = 0
+    hist = []
     for ep in range(epochs):
         model.train()
         perm = torch.randperm(len(xtr), generator=gen).to(device)
@@ -79,30 +125,52 @@ def train_one(kind: str, arch: str, xtr, ytr, xte, yte, epochs: int, seed: int, 
             xb, yb = xtr[idx], ytr[idx]
             flip = torch.rand(len(xb), generator=gen).to(device) < 0.5
             xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
-            loss = F.cross_entropy(model(xb), yb)
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            if use_kd:
+                tl = torch.where(flip.view(-1, 1), t_flip[idx], t_plain[idx])
+                kl = F.kl_div(F.log_softmax(out / kd_temp, 1), F.log_softmax(tl / kd_temp, 1),
+                              reduction="batchmean", log_target=True)
+                loss = (1 - kd_alpha) * loss + kd_alpha * kd_temp ** 2 * kl
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss)
+            if clip and kind != "dnn":
+                clip_latent_weights(model)
+            tot += float(loss.detach())
         done = ep + 1
-        acc = evaluate(model, xte, yte)
+        acc = evaluate(model, xval, yval) if len(xval) else float("nan")
+        hist.append(round(acc, 4))
         print(f"[{kind}/{arch}] epoch {done}/{epochs} loss {tot / (i + 1):.4f} "
-              f"test {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
+              f"val {acc:.4f} ({time.time() - t0:.0f}s)", flush=True)
         if time.time() - t0 > time_budget:
             print(f"[{kind}/{arch}] time budget reached after {done} epochs", flush=True)
             break
     info = {"kind": kind, "arch": arch, "epochs": done, "epochs_planned": epochs,
             "train_s": round(time.time() - t0, 1), "seed": seed, "lr": lr, "batch": batch,
-            "test_acc_float_bn": evaluate(model, xte, yte)}
+            "n_train": len(xtr), "n_val": len(xval), "val_acc": hist,
+            "clip_latent": bool(clip and kind != "dnn"), "init_scale": init_scale, "wd": wd,
+            "distill": ({"teacher": Path(teacher).name, "alpha": kd_alpha, "temp": kd_temp}
+                        if use_kd else None)}
+    return model, info
+
+
+def test_accuracy(model, kind: str, xte, yte) -> dict:
+    """Test accuracy, measured once on the final model (BSNN: the frozen integer model)."""
+    import torch
+
+    from snn.converters.binarized import predict
+
+    res = {"test_acc_float_bn": evaluate(model, xte, yte)}
     if kind == "bsnn":
         model.freeze()
         with torch.no_grad():
             preds = torch.cat([predict(model.integer_forward(xte[i:i + 1000])[0])
                                for i in range(0, len(xte), 1000)])
-        info["test_acc_integer"] = float((preds == yte).float().mean())
-    info["test_acc"] = info.get("test_acc_integer", info["test_acc_float_bn"])
-    return model, info
+        res["test_acc_integer"] = float((preds == yte).float().mean())
+    res["test_acc"] = res.get("test_acc_integer", res["test_acc_float_bn"])
+    return res
 
 
 def evaluate(model, x, y) -> float:
@@ -126,28 +194,47 @@ def cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # 1 is far faster on a shared, loaded CPU
     xtr, ytr = load_fashion(args.data_dir, "train")
     xte, yte = load_fashion(args.data_dir, "test")
+    # validation = the last args.val training images (every choice is made on it)
+    n_fit = len(xtr) - args.val
+    xval, yval = xtr[n_fit:], ytr[n_fit:]
+    xtr, ytr = xtr[:n_fit], ytr[:n_fit]
     if args.train_limit:
         xtr, ytr = xtr[:args.train_limit], ytr[:args.train_limit]
-    to = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a)).to(device=device, dtype=dt)  # noqa: E731
+    to = lambda a, dt: torch.as_tensor(np.array(a)).to(device=device, dtype=dt)  # noqa: E731
     xtr_t, ytr_t = to(xtr, torch.float32), to(ytr, torch.int64)
+    xval_t, yval_t = to(xval, torch.float32), to(yval, torch.int64)
     xte_t, yte_t = to(xte, torch.float32), to(yte, torch.int64)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = {"device": device, "torch": torch.__version__, "models": []}
+    log_path = out / (args.log_name or f"fashion_{args.arch}_train_log.json")
+    log = json.loads(log_path.read_text()) if log_path.exists() and args.append_log else {}
+    log.update({"device": device, "torch": torch.__version__})
+    log.setdefault("models", [])
     if device == "cuda":
         log["gpu"] = torch.cuda.get_device_name(0)
+    teacher = Path(args.teacher) if args.teacher else None
     for arch in args.arch.split(","):
         for kind in args.kinds.split(","):
-            model, info = train_one(kind, arch, xtr_t, ytr_t, xte_t, yte_t, args.epochs,
-                                    args.seed, device, args.lr, args.batch, args.time_budget)
+            model, info = train_one(kind, arch, xtr_t, ytr_t, xval_t, yval_t, args.epochs,
+                                    args.seed, device, args.lr, args.batch, args.time_budget,
+                                    clip=not args.no_clip, teacher=teacher,
+                                    kd_alpha=args.kd_alpha, kd_temp=args.kd_temp,
+                                    init_scale=args.init_scale, wd=args.wd)
+            info["threads"] = torch.get_num_threads()
+            if not args.no_test:
+                info.update(test_accuracy(model, kind, xte_t, yte_t))
+                print(f"[{kind}/{arch}] test {info['test_acc']:.4f}", flush=True)
+            log["models"] = [m for m in log["models"]
+                             if (m["kind"], m["arch"]) != (kind, arch)] + [info]
+            _atomic_text(log_path, json.dumps(log, indent=1))
+            if args.no_save:
+                continue
             stem = out / f"fashion_{arch}_{kind}"
             torch.save({"arch": arch, "kind": kind, "levels": LEVELS, "info": info,
                         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                        str(stem) + ".pt")
             if kind == "bsnn":
                 export_frame(model.cpu()).save(str(stem) + ".npz")
-            log["models"].append(info)
-            (out / "fashion_train_log.json").write_text(json.dumps(log, indent=1))
     return 0
 
 
@@ -169,19 +256,15 @@ def cmd_cores(args: argparse.Namespace) -> int:
     xte, yte = load_fashion(args.data_dir, "test")
     if args.limit:
         xte, yte = xte[:args.limit], yte[:args.limit]
-    rows = {}
-    trained = {}
-    for kind in ("dnn", "bnn", "bsnn"):
-        p = models / f"fashion_{arch}_{kind}.pt"
-        if p.exists():
-            trained[kind] = torch.load(p, map_location="cpu", weights_only=False)
-            rows[kind] = trained[kind]["info"]
-    if "bsnn" not in trained:
-        print(f"no {models}/fashion_{arch}_bsnn.pt: run `train` first", file=sys.stderr)
+    rows = training_rows(models, arch, args.dnn_arch, args.bnn_arch)
+    bsnn_path = models / f"fashion_{arch}_bsnn.pt"
+    if not bsnn_path.exists():
+        print(f"no {bsnn_path}: run `train` first", file=sys.stderr)
         return 2
     model = build("bsnn", arch)
     model.freeze()  # create frozen buffers, then load the trained ones
-    model.load_state_dict(trained["bsnn"]["state_dict"])
+    model.load_state_dict(torch.load(bsnn_path, map_location="cpu",
+                                     weights_only=False)["state_dict"])
     model.eval()
     xt = torch.as_tensor(np.ascontiguousarray(xte), dtype=torch.float32)
     with torch.no_grad():
@@ -193,7 +276,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
     prog = compile_binarized(net, readout_ticks=args.readout_ticks)
     compile_s = time.time() - t0
     ticks = int(prog.extras["latency_ticks"])
-    f_total = int(net.layers[-1].weight.shape[1])
+    f_total = int(net.layers[-1].weight.shape[1]) * int(net.meta.get("readout_pop", 1))
     bits = thermometer_encode(xte, LEVELS)
     counters: dict[str, int] = {}
     cpred = np.zeros(len(xte), np.int64)
@@ -250,6 +333,35 @@ def cmd_cores(args: argparse.Namespace) -> int:
     return 0
 
 
+def training_rows(models: Path, arch: str, dnn_arch: str | None = None,
+                  bnn_arch: str | None = None) -> dict:
+    """Training records of the dnn / bnn / bsnn of ``arch`` found under ``models`` (the dnn
+    from ``dnn_arch``, the bnn from ``bnn_arch`` when given; the table names each file)."""
+    import torch
+
+    rows = {}
+    for kind in ("dnn", "bnn", "bsnn"):
+        a = {"dnn": dnn_arch, "bnn": bnn_arch}.get(kind) or arch
+        p = models / f"fashion_{a}_{kind}.pt"
+        if p.exists():
+            rows[kind] = torch.load(p, map_location="cpu", weights_only=False)["info"]
+            rows[kind]["file"] = p.name
+    return rows
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Refresh the training rows of the results (e.g. after training one more flavour) without
+    re-running the engine."""
+    stem = Path(args.results) / "binarized_fashion"
+    result = json.loads(stem.with_suffix(".json").read_text())
+    rows = training_rows(Path(args.models), result["arch"], args.dnn_arch, args.bnn_arch)
+    result["training"] = rows
+    result["accuracy"] = {k: rows[k]["test_acc"] for k in rows}
+    write_results(stem, result)
+    print(to_markdown(result))
+    return 0
+
+
 def check_spikes(model, prog, images: np.ndarray, bits: np.ndarray) -> int:
     """Compare every neuron's spike (count and tick) on cores with torch; returns frames
     checked (raises AssertionError on the first difference)."""
@@ -301,22 +413,30 @@ def to_markdown(r: dict) -> str:
     lines = [f"# Binarized networks on Fashion-MNIST ({r['dataset']})", "",
              f"Architecture `{r['arch']}`: {r['architecture']}; thermometer input levels "
              f"{r['thermometer_levels']}.", "",
-             "| model | weights | activations | test accuracy | epochs |",
-             "|---|---|---|---|---|"]
+             "| model | weights | activations | test accuracy | val accuracy | epochs | "
+             "train images | recipe | weights file |",
+             "|---|---|---|---|---|---|---|---|---|"]
     desc = {"dnn": ("float", "ReLU"), "bnn": ("binary +-1", "sign +-1"),
             "bsnn": ("binary +-1", "spikes {0,1}")}
     for k in ("dnn", "bnn", "bsnn"):
         if k in r["training"]:
             t = r["training"][k]
+            val = f"{100 * t['val_acc'][-1]:.2f}%" if t.get("val_acc") else "-"
             lines.append(f"| {k.upper()} | {desc[k][0]} | {desc[k][1]} | "
-                         f"{100 * t['test_acc']:.2f}% | {t['epochs']} |")
+                         f"{100 * t['test_acc']:.2f}% | {val} | {t['epochs']} | "
+                         f"{t.get('n_train', 60000)} | {_recipe(t)} | {t.get('file', '')} |")
+    for k in ("dnn", "bnn", "bsnn"):
+        t = r["training"].get(k)
+        if t and t.get("arch", r["arch"]) != r["arch"]:
+            lines.append(f"\n{k.upper()} row: architecture `{t['arch']}` "
+                         f"({ARCHS.get(t['arch'], '?')}), not `{r['arch']}`.")
     e = c.get("energy") or {}
     lines += ["", "## BSNN on cores (engine, exact integers)", "",
               "| quantity | value |", "|---|---|",
               f"| accuracy, torch integer model | {100 * c['accuracy_torch_integer']:.2f}% |",
               f"| accuracy, cores | {100 * c['accuracy_cores']:.2f}% |",
               f"| predictions identical | {c['predictions_equal']} |",
-              f"| readout counts = torch scores + F, every frame | "
+              f"| readout counts = torch scores + P*F, every frame | "
               f"{c['readout_counts_equal_torch_scores']} |",
               f"| frames with every spike checked bit for bit | "
               f"{c['spikes_bit_exact_frames_checked']} |",
@@ -332,8 +452,23 @@ def to_markdown(r: dict) -> str:
             lines.append(f"| {key} | {e[key]:.4g} |")
     if "error" in e:
         lines.append(f"| energy | not available: {e['error']} |")
-    lines += ["", "Produced by `python benchmarks/train_binarized_fashion.py cores`.", ""]
+    other = " ".join(f"--{k}-arch {t['arch']}" for k, t in r["training"].items()
+                     if k != "bsnn" and t.get("arch", r["arch"]) != r["arch"])
+    cmd = f"python benchmarks/train_binarized_fashion.py cores --arch {r['arch']} {other}"
+    lines += ["", f"Produced by `{cmd.strip()}`.", ""]
     return "\n".join(lines)
+
+
+def _recipe(t: dict) -> str:
+    parts = [f"Adam one-cycle lr {t['lr']}, batch {t['batch']}, flips"]
+    if t.get("clip_latent"):
+        parts.append("latent clip [-1,1]")
+    if t.get("init_scale", 1.0) != 1.0:
+        parts.append(f"latent init U(+-{t['init_scale']})")
+    if t.get("distill"):
+        d = t["distill"]
+        parts.append(f"distilled from {d['teacher']} (alpha {d['alpha']}, T {d['temp']})")
+    return "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,6 +487,17 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--data-dir", default=None)
     t.add_argument("--train-limit", type=int, default=0)
     t.add_argument("--time-budget", type=float, default=1e9, help="seconds per model")
+    t.add_argument("--val", type=int, default=5000, help="last N training images: validation")
+    t.add_argument("--no-clip", action="store_true", help="leave latent weights unclipped")
+    t.add_argument("--teacher", default=None, help="float DNN .pt to distil from (bnn, bsnn)")
+    t.add_argument("--kd-alpha", type=float, default=0.0)
+    t.add_argument("--kd-temp", type=float, default=4.0)
+    t.add_argument("--init-scale", type=float, default=1.0, help="latent weights U(-s, s)")
+    t.add_argument("--wd", type=float, default=0.0, help="Adam weight decay")
+    t.add_argument("--no-test", action="store_true", help="validation only (model selection)")
+    t.add_argument("--no-save", action="store_true")
+    t.add_argument("--log-name", default=None)
+    t.add_argument("--append-log", action="store_true")
     t.add_argument("--out", default=str(ROOT / "benchmarks" / "models"))
     c = sub.add_parser("cores")
     c.add_argument("--arch", default="A")
@@ -363,8 +509,17 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--readout-ticks", type=int, default=16)
     c.add_argument("--spike-check", type=int, default=100)
     c.add_argument("--save-program", action="store_true")
+    c.add_argument("--dnn-arch", default=None,
+                   help="take the float DNN row from this arch (default: --arch)")
+    c.add_argument("--bnn-arch", default=None,
+                   help="take the BNN row from this arch (default: --arch)")
+    tb = sub.add_parser("table", help="refresh the training rows of the results")
+    tb.add_argument("--models", default=str(ROOT / "benchmarks" / "models"))
+    tb.add_argument("--results", default=str(ROOT / "benchmarks" / "results"))
+    tb.add_argument("--dnn-arch", default=None)
+    tb.add_argument("--bnn-arch", default=None)
     args = ap.parse_args(argv)
-    return cmd_train(args) if args.cmd == "train" else cmd_cores(args)
+    return {"train": cmd_train, "cores": cmd_cores, "table": cmd_table}[args.cmd](args)
 
 
 if __name__ == "__main__":

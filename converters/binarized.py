@@ -116,6 +116,14 @@ class _QuantisedWeights:
     def qweight(self) -> torch.Tensor:
         return quantize_weight(self.weight, self.weights)
 
+    @torch.no_grad()
+    def clip_latent_(self) -> None:
+        """Clip the latent weights to [-1, 1] (BinaryConnect): outside it the clipped STE
+        passes no gradient, so an unclipped weight that leaves it is frozen for good.
+        Call after every optimiser step; no-op for float weights."""
+        if self.weights != "float":
+            self.weight.clamp_(-1.0, 1.0)
+
 
 class BinaryConv2d(_QuantisedWeights, nn.Conv2d):
     """Conv2d with binary/ternary weights (STE), no bias; fan-in = in/groups * kh * kw."""
@@ -231,23 +239,31 @@ def fold_bn_threshold(bn: nn.modules.batchnorm._BatchNorm, fan_in: int
 class BlockReadout(nn.Module):
     """Binary readout whose fan-in is cut into column blocks of <= ``block`` inputs.
 
-    Frame mode: logits = scale * z, z = W x (W binary [classes, F]); the block sums are
-    exact integers, summed on cores by the output counters. Temporal mode: see
-    ``TemporalBSNN`` (one IF neuron per (class, block)).
+    Frame mode: ``pop`` binary rows per class (a population readout; row = class * pop + j),
+    z_c = sum over the class's rows of W_r x, logits = scale * z; the block sums are exact
+    integers, summed on cores by the output counters (pop > 1 is frame mode only).
+    Temporal mode: see ``TemporalBSNN`` (one IF neuron per (class, block)).
     """
 
-    def __init__(self, in_f: int, n_classes: int, block: int = 127, weights: str = "binary"):
+    def __init__(self, in_f: int, n_classes: int, block: int = 127, weights: str = "binary",
+                 pop: int = 1):
         super().__init__()
-        self.op = BinaryLinear(in_f, n_classes, weights)
+        if pop < 1:
+            raise ValueError(f"readout pop must be >= 1, got {pop}")
+        self.op = BinaryLinear(in_f, n_classes * pop, weights)
+        self.n_classes, self.pop = n_classes, pop
         self.block = block
         self.n_blocks = -(-in_f // block)
-        self.scale = nn.Parameter(torch.tensor(1.0 / math.sqrt(in_f)))
+        self.scale = nn.Parameter(torch.tensor(1.0 / math.sqrt(in_f * pop)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x) * self.scale
+        return self.integer_scores(x) * self.scale
 
     def integer_scores(self, x: torch.Tensor) -> torch.Tensor:
-        return self.op(x)
+        z = self.op(x)
+        if self.pop == 1:
+            return z
+        return z.view(z.shape[0], self.n_classes, self.pop).sum(dim=2)
 
 
 # -- frame-mode network --------------------------------------------------------------------------
@@ -280,7 +296,8 @@ def build_arch(arch: list[tuple], shape: tuple[int, int, int], weights: str, *,
             layers.append(nn.Flatten())
             c, h, w = c * h * w, 1, 1
         elif spec[0] == "readout":
-            layers.append(wrap_readout(BlockReadout(c, spec[1], spec[2], weights), c))
+            pop = int(spec[3]) if len(spec) > 3 else 1
+            layers.append(wrap_readout(BlockReadout(c, spec[1], spec[2], weights, pop), c))
         else:
             raise ValueError(f"unknown layer spec {spec!r}")
     return layers
@@ -293,7 +310,8 @@ class FrameNet(nn.Module):
           "bnn" (binary weights, sign activations, thermometer input),
           "dnn" (float weights, ReLU, grey input scaled to 0..1).
     arch: list of layer specs: ("conv", out, kernel, stride, padding, groups) or
-          ("shuffle", groups) or ("flatten",); the readout ("readout", classes, block) last.
+          ("shuffle", groups) or ("flatten",); the readout ("readout", classes, block[, pop])
+          last (pop: binary rows per class, summed).
     """
 
     def __init__(self, arch: list[tuple], input_shape: tuple[int, int, int], levels: list[int],
@@ -347,6 +365,13 @@ class FrameNet(nn.Module):
             if isinstance(layer, SpikeBlock):
                 layer.freeze()
         return self
+
+
+def clip_latent_weights(model: nn.Module) -> None:
+    """``clip_latent_()`` on every binary/ternary layer of ``model``."""
+    for m in model.modules():
+        if isinstance(m, _QuantisedWeights):
+            m.clip_latent_()
 
 
 def predict(scores: torch.Tensor) -> torch.Tensor:
@@ -405,6 +430,8 @@ class TemporalBSNN(nn.Module):
         self.arch, self.input_shape = [tuple(a) for a in arch], tuple(input_shape)
 
         def readout(ro: BlockReadout, c_in: int) -> nn.Module:
+            if ro.pop != 1:
+                raise ValueError("the temporal readout has one row per class (pop = 1)")
             self.n_classes, self.block, self.n_blocks = ro.op.out_features, ro.block, ro.n_blocks
             self.readout_in = c_in
             return TemporalLayer(ro.op, theta0, reset, floor, n_out=self.n_classes * ro.n_blocks)

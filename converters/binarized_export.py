@@ -8,7 +8,8 @@ frame mode  (``binarized_mode = "frame"``): each spiking layer is evaluated once
     s = [W x >= threshold] (threshold may be <= 0: such a neuron fires without input);
     input = thermometer code of the raw pixels (``thermometer_levels``: channel k is
     pixel >= level k); the last layer is a non-spiking Dense whose integer output z is the
-    class score; decision argmax, ties to the lowest class index.
+    class score (``readout_pop`` rows per class, row = class * pop + j, summed); decision
+    argmax, ties to the lowest class index.
 temporal mode (``binarized_mode = "temporal"``): per tick, V += W x(t) + bias (bias = the
     integer leak), V clamped to 20 bits, s = V >= threshold, reset (``reset``: "subtract" or
     "zero"), V = max(V, -floor) (``floor`` per layer); layer l at tick t integrates layer
@@ -79,7 +80,7 @@ def export_frame(model: FrameNet) -> SpikingNetwork:
         raise ConversionError("call model.freeze() before export (folds BatchNorm)")
     layers: list[Layer] = []
     src = INPUT
-    readout_block = None
+    readout_block, readout_pop = None, 1
     for i, m in enumerate(model.layers):
         name = f"L{i}"
         if isinstance(m, SpikeBlock):
@@ -104,7 +105,7 @@ def export_frame(model: FrameNet) -> SpikingNetwork:
             layers.append(Dense(name=name, inputs=(src,), spiking=False,
                                 threshold=np.ones(1, np.float32), weight=w.astype(np.float32),
                                 bias=np.zeros(w.shape[0], np.float32)))
-            readout_block = m.block
+            readout_block, readout_pop = m.block, m.pop
         else:
             raise ConversionError(f"layer {i}: {type(m).__name__} has no binarized export")
         src = name
@@ -112,6 +113,7 @@ def export_frame(model: FrameNet) -> SpikingNetwork:
         raise ConversionError("the network must end with a BlockReadout")
     meta = {"binarized": True, "binarized_mode": "frame", "encoding": "thermometer",
             "thermometer_levels": [int(v) for v in model.levels], "readout_block": readout_block,
+            "readout_pop": readout_pop,
             "decode": "argmax-integer", "ties": "lowest-index",
             "source": "snn.converters.binarized"}
     return SpikingNetwork((len(model.levels), *model.input_shape[1:]), layers, meta)

@@ -21,7 +21,8 @@ Mapping (docs/binarized.md has the full account):
   spikes: K copies with reset by subtraction and threshold 1 fire clamp(z + F_b - kT, 0, T)
   times over T ticks, so the block's spike count is z + F_b exactly (K*T >= 2*F_b); the
   output counters sum the blocks: count_c = z_c + F for every class c, so argmax (ties to
-  the lowest index) equals the network's.
+  the lowest index) equals the network's. A population readout (``meta["readout_pop"]`` = P
+  rows per class, row = class * P + j) counts all P rows into the class: count_c = z_c + P*F.
 - Temporal mode: per-neuron threshold, leak, reset and floor copied as they are; one tick of
   delay per layer; readout neurons count into their class.
 """
@@ -275,19 +276,23 @@ def compile_binarized(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     if frame:
         w = np.asarray(last.weight)
         blk = min(int(block or meta.get("readout_block", max_in)), max_in)
-        n_cls, f = w.shape
+        n_rows, f = w.shape
+        pop = int(meta.get("readout_pop", 1))
+        if pop < 1 or n_rows % pop:
+            raise CompileError(f"layer {last.name!r}: {n_rows} readout rows are not a multiple "
+                               f"of meta readout_pop = {pop} (rows per class)")
         T = readout_ticks
         rows, info = [], []
         for q in range(-(-f // blk)):
             sl = slice(q * blk, min((q + 1) * blk, f))
             fq = sl.stop - sl.start
             K = max(1, -(-2 * fq // T))
-            for c in range(n_cls):
+            for c in range(n_rows):
                 r = np.zeros(f)
                 r[sl] = w[c, sl]
                 for k in range(K):
                     rows.append(r)
-                    info.append((c, q, k, fq - k * T))
+                    info.append((c // pop, q, k, fq - k * T))  # counter = class
         dense = np.array(rows)
         units = _dense_units(dense)
         units.order = np.arange(len(rows))
@@ -508,7 +513,8 @@ def _build(network: SpikingNetwork, chain: list, plans: list[_Plan], params: lis
         "core_layer": core_layer,
         "input_shape": np.array(network.input_shape, np.int32),
         "n_classes": np.int32(int(network.layers[-1].weight.shape[0])
-                              if frame else int(np.prod(network.output_shape))
+                              // int(meta.get("readout_pop", 1)) if frame
+                              else int(np.prod(network.output_shape))
                               // int(meta.get("readout_groups", 1))),
         "latency_ticks": np.int32(latency),
         "encoding": np.array("thermometer" if frame else "events"),

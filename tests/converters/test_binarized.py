@@ -11,6 +11,7 @@ from snn.converters.binarized import (
     ChannelShuffle,
     FrameNet,
     TemporalBSNN,
+    clip_latent_weights,
     fold_bn_threshold,
     quantize_weight,
     spike,
@@ -33,6 +34,25 @@ def test_quantizers_values_and_ste():
     assert w.grad.tolist() == [0, 1, 1, 1, 1, 1, 0]
     with pytest.raises(ValueError):
         quantize_weight(w, "quaternary")
+
+
+def test_clip_latent_weights_keeps_every_weight_trainable():
+    m = FrameNet(ARCH, (1, 12, 12), [64, 128, 192], "bsnn")
+    d = FrameNet(ARCH, (1, 12, 12), [64, 128, 192], "dnn")
+    with torch.no_grad():
+        for p in list(m.parameters()) + list(d.parameters()):
+            p.mul_(5.0)
+    before = [p.clone() for p in d.parameters()]
+    q_before = [b.op.qweight().clone() for b in m.layers if hasattr(b, "op")]
+    clip_latent_weights(m)
+    clip_latent_weights(d)  # float weights: untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, d.parameters(), strict=True))
+    ops = [b.op for b in m.layers if hasattr(b, "op")]
+    assert all(float(op.weight.detach().abs().max()) <= 1.0 for op in ops)
+    # the binary values are unchanged and every latent weight gets a gradient again
+    assert all(torch.equal(a, op.qweight()) for a, op in zip(q_before, ops, strict=True))
+    m.layers[-1].op.qweight().sum().backward()
+    assert bool((m.layers[-1].op.weight.grad != 0).all())
 
 
 def test_spike_heaviside_and_surrogate():

@@ -27,9 +27,9 @@ ARCH = [("conv", 8, 3, 2, 1, 1), ("shuffle", 2), ("conv", 12, 3, 1, 1, 2), ("shu
         ("conv", 6, 3, 2, 1, 3), ("flatten",), ("readout", 5, 40)]
 
 
-def _frame_net(weights: str, seed: int) -> FrameNet:
+def _frame_net(weights: str, seed: int, arch: list | None = None) -> FrameNet:
     torch.manual_seed(seed)
-    m = FrameNet(ARCH, (1, 12, 12), LEVELS, "bsnn", weights)
+    m = FrameNet(arch or ARCH, (1, 12, 12), LEVELS, "bsnn", weights)
     m.train()
     imgs = torch.randint(0, 256, (32, 1, 12, 12)).float()
     for _ in range(2):
@@ -67,6 +67,31 @@ def test_frame_mode_exact(weights, seed):
             got = {(int(x), int(y)) for x, y in mine[:, 1:]}
             assert got == set(zip(c[fire].tolist(), n[fire].tolist(), strict=True))
             assert (mine[:, 0] == li).all()
+
+
+def test_population_readout_counts_every_row_into_its_class():
+    pop = 3
+    m = _frame_net("binary", 2, ARCH[:-1] + [("readout", 5, 40, pop)])
+    imgs = np.random.default_rng(2).integers(0, 256, (16, 1, 12, 12), dtype=np.uint8)
+    x = torch.as_tensor(imgs, dtype=torch.float32)
+    scores, _ = m.integer_forward(x)
+    h = m.encode(x)
+    for layer in m.layers[:-1]:
+        h = layer(h)
+    rows = m.layers[-1].op(h)
+    assert torch.equal(scores, rows.view(16, 5, pop).sum(2))  # class = sum of its rows
+    net = export_frame(m)
+    assert net.meta["readout_pop"] == pop and net.layers[-1].weight.shape[0] == 5 * pop
+    prog = compile_binarized(net, CoreSpec.truenorth(), readout_ticks=4)
+    assert int(prog.extras["n_classes"]) == 5 and prog.n_outputs == 5
+    r = run(prog, int(prog.extras["latency_ticks"]),
+            frame_inputs(prog, thermometer_encode(imgs, LEVELS)))
+    f_total = net.layers[-1].weight.shape[1]
+    assert np.array_equal(r.outputs, scores.numpy().astype(np.int64) + pop * f_total)
+    assert np.array_equal(decode_scores(r.outputs), torch.argmax(scores, 1).numpy())
+    bad = SpikingNetwork(net.input_shape, net.layers, {**net.meta, "readout_pop": 4})
+    with pytest.raises(CompileError, match="readout_pop"):
+        compile_binarized(bad, readout_ticks=4)
 
 
 def test_temporal_mode_exact():
