@@ -643,8 +643,9 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         as the deterministic rate code on cores). Binarized networks
         (``meta["binarized"]``) go to ``snn.cores.binarized_map.compile_binarized``.
         calibration: a few training frames (raw pixels, the network's input shape; default
-        ``network.calibration``, the frames ``convert`` keeps); when given, the relays of split layers get thresholds and biases fitted to the partial
-        sums the quantised network produces on them (``snn.cores.relays``), else data-free
+        ``network.calibration``, the frames ``convert`` keeps); when given, the relays of
+        split layers get thresholds and biases fitted to the partial sums the quantised
+        network produces on them (``snn.cores.relays``), else data-free
         ones that never lag (docs/compiler.md, "Fan-in split"). relays: "signed" (a relay
         per input block and sign of its weights) or "biased" (one biased relay per block:
         fewer cores, a little less accurate).
