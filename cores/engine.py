@@ -544,7 +544,6 @@ def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarr
                ) -> np.ndarray:
     """Entries one slot's list of each route chunk can need: its neurons with a target
     (each sends at most one spike per due tick), chunk 0 plus the most inputs of a tick."""
-    C = prep.program.n_cores
     has = (prep.tcore >= 0).sum(axis=1)
     per_chunk = np.add.reduceat(np.append(has, 0), bounds[:-1])[: len(bounds) - 1]
     cap = per_chunk.astype(np.int64)
@@ -552,7 +551,6 @@ def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarr
     if len(it):
         frame = np.repeat(np.arange(len(off) - 1), np.diff(off))
         cap[0] += int(np.bincount(frame * (int(it.max()) + 1) + it).max())
-    del C
     return np.maximum(cap, 1)
 
 
