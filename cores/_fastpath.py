@@ -31,11 +31,13 @@ from snn.cores._kernels import (
     C_COLL,
     C_HOPS,
     C_INPUTS,
-    C_SOPS,
     C_SPIKES,
     SLOTS,
     _prefetch,
     _renamed,
+    close_tick,
+    record_tick,
+    sum_outputs,
 )
 
 TG_MASK = np.int64(0xFFFFFFFF)
@@ -244,7 +246,6 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     quiet = np.zeros(C, np.uint8)
     acc = np.zeros((P, 6), np.int64)
     outp = np.zeros((P, outputs.shape[0]), np.int64)
-    do_pt = pt.shape[0] > 0
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
     nrec = 0
@@ -266,38 +267,16 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
             fast_chunk_tick(pi, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, sopdue,
                             st, srt, mrow, nsyn, npar, rval, zleak, vmax, rt,
                             outidx, pos, fired, nfired, acc, outp, counts, pc)
-        tick_spikes = 0
         tick_sops = 0
         for q in range(P):
-            tick_spikes += acc[q, C_SPIKES]
             tick_sops += sopdue[q, slot]
             sopdue[q, slot] = 0
             fn[q, slot] = 0
-            counters[C_HOPS] += acc[q, C_HOPS]
-            counters[C_CHIPS] += acc[q, C_CHIPS]
-            counters[C_COLL] += acc[q, C_COLL]
-            for i in range(6):
-                acc[q, i] = 0
-        counters[C_SPIKES] += tick_spikes
-        counters[C_SOPS] += tick_sops
-        if do_pt:
-            pt[0, t] = tick_spikes
-            pt[1, t] = tick_sops
+        close_tick(t, acc, tick_sops, counters, pt)
         if record:
-            for c in range(C):
-                for i in range(nfired[c]):
-                    if nrec == rec.shape[0]:
-                        bigger = np.empty((2 * rec.shape[0], 3), np.int32)
-                        bigger[:nrec] = rec[:nrec]
-                        rec = bigger
-                    rec[nrec, 0] = t
-                    rec[nrec, 1] = c
-                    rec[nrec, 2] = fired[c, i]
-                    nrec += 1
+            rec, nrec = record_tick(t, nfired, fired, rec, nrec)
     # SOPs of spikes still in flight at T were never integrated: not counted (as in _kernels)
-    for q in range(P):
-        for o in range(outputs.shape[0]):
-            outputs[o] += outp[q, o]
+    sum_outputs(outp, outputs)
     return rec[:nrec].copy()
 
 

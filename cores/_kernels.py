@@ -354,6 +354,52 @@ def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, a
             pc[2, c] += hops
 
 
+@njit(inline="always")
+def close_tick(t, acc, extra_sops, counters, pt):
+    """Add the route chunks' counts of tick t (acc[p], zeroed after) and ``extra_sops`` to a
+    frame's counters, and to its per-tick rows pt when they are kept."""
+    spikes = 0
+    sops = extra_sops
+    for q in range(acc.shape[0]):
+        spikes += acc[q, C_SPIKES]
+        sops += acc[q, C_SOPS]
+        counters[C_HOPS] += acc[q, C_HOPS]
+        counters[C_CHIPS] += acc[q, C_CHIPS]
+        counters[C_COLL] += acc[q, C_COLL]
+        for i in range(acc.shape[1]):
+            acc[q, i] = 0
+    counters[C_SPIKES] += spikes
+    counters[C_SOPS] += sops
+    if pt.shape[0] > 0:
+        pt[0, t] = spikes
+        pt[1, t] = sops
+
+
+@njit(inline="always")
+def record_tick(t, nfired, fired, rec, nrec):
+    """Append tick t's spikes (core order, then neuron order) to the record rec[:nrec],
+    doubling it when full; returns (rec, nrec)."""
+    for c in range(nfired.shape[0]):
+        for i in range(nfired[c]):
+            if nrec == rec.shape[0]:
+                bigger = np.empty((2 * rec.shape[0], 3), np.int32)
+                bigger[:nrec] = rec[:nrec]
+                rec = bigger
+            rec[nrec, 0] = t
+            rec[nrec, 1] = c
+            rec[nrec, 2] = fired[c, i]
+            nrec += 1
+    return rec, nrec
+
+
+@njit(inline="always")
+def sum_outputs(outp, outputs):
+    """Readout counts of all route chunks into the frame's outputs."""
+    for q in range(outp.shape[0]):
+        for o in range(outputs.shape[0]):
+            outputs[o] += outp[q, o]
+
+
 def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, sptr, sidx,
               npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, hframe, fast,
               route,
@@ -376,7 +422,6 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
     fm = np.zeros((P, N), np.uint8)
     acc = np.zeros((P, 6), np.int64)
     outp = np.zeros((P, outputs.shape[0]), np.int64)
-    do_pt = pt.shape[0] > 0
     cap = 1024 if record else 0
     rec = np.empty((cap, 3), np.int32)
     nrec = 0
@@ -397,34 +442,10 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
                         mrow, wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax,
                         ss, sl, tmask, hframe, fast, route, fired, nfired, fm, acc, outp,
                         counts, pc)
-        tick_spikes = 0
-        tick_sops = 0
-        for q in range(P):
-            tick_spikes += acc[q, C_SPIKES]
-            tick_sops += acc[q, C_SOPS]
-            counters[C_HOPS] += acc[q, C_HOPS]
-            counters[C_CHIPS] += acc[q, C_CHIPS]
-            counters[C_COLL] += acc[q, C_COLL]
-            acc[q, :] = 0
-        counters[C_SPIKES] += tick_spikes
-        counters[C_SOPS] += tick_sops
-        if do_pt:
-            pt[0, t] = tick_spikes
-            pt[1, t] = tick_sops
+        close_tick(t, acc, 0, counters, pt)
         if record:
-            for c in range(C):
-                for i in range(nfired[c]):
-                    if nrec == rec.shape[0]:
-                        bigger = np.empty((2 * rec.shape[0], 3), np.int32)
-                        bigger[:nrec] = rec[:nrec]
-                        rec = bigger
-                    rec[nrec, 0] = t
-                    rec[nrec, 1] = c
-                    rec[nrec, 2] = fired[c, i]
-                    nrec += 1
-    for q in range(P):
-        for o in range(outputs.shape[0]):
-            outputs[o] += outp[q, o]
+            rec, nrec = record_tick(t, nfired, fired, rec, nrec)
+    sum_outputs(outp, outputs)
     return rec[:nrec].copy()
 
 
