@@ -496,12 +496,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
                                     pt[0], full)
-        call(0, np.zeros((C, N), prep.vdtype))  # compiles (or loads) this specialisation
-        counters[:] = 0
-        V = np.zeros((C, N), prep.vdtype)
-        t0 = time.perf_counter()
-        rec = call(T, V)
-        wall = time.perf_counter() - t0
+        rec, V, wall = _timed_frame(call, T, (C, N), prep.vdtype, counters)
         if full:
             spikes.append(rec)
         if return_potential:
@@ -538,6 +533,18 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
                   if per_core else None),
         per_tick={"spikes": pt[:, 0], "sops": pt[:, 1]} if per_tick else None,
         potential=potential, wall_s=wall, backend="numba")
+
+
+def _timed_frame(call, T: int, shape: tuple[int, int], dtype: type,  # noqa: ANN001
+                 counters: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """One frame through ``call(T, V)``: a 0-tick call first compiles (or loads) the
+    kernel's specialisation, then the timed run from V = 0; (record, final V, wall s)."""
+    call(0, np.zeros(shape, dtype))
+    counters[:] = 0
+    V = np.zeros(shape, dtype)
+    t0 = time.perf_counter()
+    rec = call(T, V)
+    return rec, V, time.perf_counter() - t0
 
 
 def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarray
@@ -583,12 +590,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
         def call(T_: int, V: np.ndarray) -> np.ndarray:
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full)
-        call(0, np.zeros((C, N), np.int32))  # compiles (or loads) this specialisation
-        counters[:] = 0
-        V = np.zeros((C, N), np.int32)
-        t0 = time.perf_counter()
-        rec = call(T, V)
-        wall = time.perf_counter() - t0
+        rec, V, wall = _timed_frame(call, T, (C, N), np.int32, counters)
         if full:
             spikes.append(rec)
         if return_potential:
