@@ -89,6 +89,20 @@ def safe_params(psum: np.ndarray, nsum: np.ndarray, has: np.ndarray, wmax: int,
     return RelayParams(t_r, j, beta, offset)
 
 
+@numba.njit(inline="always")
+def _partial_sums(uu, uptr, ucols, uw, spikes, part):  # pragma: no cover
+    """part[f, t] = what input unit uu (synapses uptr[uu]:uptr[uu+1] of ucols/uw) receives
+    at tick t of frame f from the source spikes [source, frame, tick]."""
+    part[:, :] = 0
+    for e in range(uptr[uu], uptr[uu + 1]):
+        w = uw[e]
+        c = ucols[e]
+        for f in range(spikes.shape[1]):
+            for t in range(spikes.shape[2]):
+                if spikes[c, f, t]:
+                    part[f, t] += w
+
+
 @numba.njit(cache=True, nogil=True)
 def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):  # pragma: no cover
     """For each unit u and candidate g: the relay's residual variance and mean over all
@@ -103,14 +117,7 @@ def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):
     part = np.zeros((F, T), np.int64)
     n = F * T
     for u in range(U):
-        part[:, :] = 0
-        for e in range(uptr[u], uptr[u + 1]):
-            w = uw[e]
-            c = ucols[e]
-            for f in range(F):
-                for t in range(T):
-                    if spikes[c, f, t]:
-                        part[f, t] += w
+        _partial_sums(u, uptr, ucols, uw, spikes, part)
         for g in range(G):
             thr = tr[u, g]
             bv = 1e300
@@ -165,14 +172,7 @@ def _count_errors(nptr, units, uptr, ucols, uw, usign, ubeta, spikes, n_pre, tr,
         res[:, :] = 0
         for i in range(nptr[n], nptr[n + 1]):
             u = units[i]
-            part[:, :] = 0
-            for e in range(uptr[u], uptr[u + 1]):
-                w = uw[e]
-                c = ucols[e]
-                for f in range(F):
-                    for t in range(T):
-                        if spikes[c, f, t]:
-                            part[f, t] += w
+            _partial_sums(u, uptr, ucols, uw, spikes, part)
             beta = ubeta[u]
             sg = usign[u]
             for f in range(F):
