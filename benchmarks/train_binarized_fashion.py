@@ -421,7 +421,8 @@ def to_markdown(r: dict) -> str:
     for k in ("dnn", "bnn", "bsnn"):
         if k in r["training"]:
             t = r["training"][k]
-            val = f"{100 * t['val_acc'][-1]:.2f}%" if t.get("val_acc") else "-"
+            val = (f"{100 * t['val_acc'][-1]:.2f}%" if t.get("val_acc") and t.get("n_val", 1)
+                   else "- (no held-back split)")
             lines.append(f"| {k.upper()} | {desc[k][0]} | {desc[k][1]} | "
                          f"{100 * t['test_acc']:.2f}% | {val} | {t['epochs']} | "
                          f"{t.get('n_train', 60000)} | {_recipe(t)} | {t.get('file', '')} |")

@@ -51,3 +51,18 @@ def test_brian2_refuses_stochastic_programs():
     p = random_test_program(1, stochastic=True)
     with pytest.raises(ConfigError, match="deterministic"):
         run(p, 5, backend="brian2")
+
+
+def test_brian2_repeats_keep_the_fastest_run_of_the_same_spikes():
+    from snn.cores.brian2_backend import run_brian2
+    from snn.cores.engine import InputSpikes
+    p = random_program(1, rate_hz=100, synapses=32, seed=5)
+    inp = InputSpikes.from_program(p)
+    once = run_brian2(p, 40, inp, record="full", return_potential=True)
+    twice = run_brian2(p, 40, inp, record="full", return_potential=True, repeats=3)
+    assert twice.total("spikes") > 0
+    _same_spikes = [np.array_equal(x, y) for x, y in zip(once.spikes, twice.spikes, strict=True)]
+    assert all(_same_spikes)
+    np.testing.assert_array_equal(once.potential, twice.potential)
+    with pytest.raises(ConfigError, match="repeats"):
+        run_brian2(p, 40, inp, repeats=0)
