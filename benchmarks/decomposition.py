@@ -18,6 +18,7 @@ merged) and, from the same core run, benchmarks/results/cores.{json,md} via
 ``benchmarks.cores``.
 
 Usage: python benchmarks/decomposition.py --model mlp|fashion [--frames N] [--ticks 100 200]
+    [--core-ticks T] [--v-init 0.5]
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def to_markdown(name: str, res: dict) -> str:
            "energy/frame |"
     rel = (f", {res['relays']} relays calibrated on {res['relay_calibration_frames']} "
            "calibration frames" if res.get("relay_calibration_frames") else "")
+    if res.get("v_init"):
+        rel += f", initial membrane {res['v_init']:g} x threshold"
     lines = [f"### {name}: {res['frames']} held-out frames, {res['cores']} cores, "
              f"{res['weight_bits']}-bit weights, latency {res['latency_ticks']} ticks{rel}", "",
              head, "|" + "---|" * (len(ts) + 3)]
@@ -150,8 +153,9 @@ def calibration_frames(name: str, n: int = RELAY_CALIB) -> np.ndarray:
     return x[a:min(b, a + n)]
 
 
-def load_model_data(name: str, frames: int | None):
-    """(network, held-out images, labels, ANN scores) for a model of MODELS."""
+def load_model_data(name: str, frames: int | None, v_init: float = 0.0):
+    """(network, held-out images, labels, ANN scores) for a model of MODELS; ``v_init``: the
+    converter's initial membrane (a fraction of the threshold; on cores ``v_initial``)."""
     from snn.converters import ann_predict, convert
     from snn.datasets import load
     m = MODELS[name]
@@ -164,7 +168,7 @@ def load_model_data(name: str, frames: int | None):
         xs, ys = x, y
     else:  # calibrate on test[a:b], evaluate on the rest of test
         xc, xs, ys = x[a:b], x[b:], y[b:]
-    net = convert(str(m["path"]), xc, pixel_scale=m["pixel_scale"])
+    net = convert(str(m["path"]), xc, pixel_scale=m["pixel_scale"], v_init=v_init)
     if frames:
         xs, ys = xs[:frames], ys[:frames]
     ann = ann_predict(str(m["path"]), xs, pixel_scale=m["pixel_scale"])
@@ -205,21 +209,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--core-ticks", type=int, nargs="+", default=None)
     ap.add_argument("--weight-bits", type=int, default=None)
     ap.add_argument("--relays", choices=["signed", "biased"], default="signed")
+    ap.add_argument("--v-init", type=float, default=0.0,
+                    help="initial membrane, a fraction of the threshold (results under "
+                         "MODEL_v<value>)")
     ap.add_argument("--relay-calib", type=int, default=RELAY_CALIB,
                     help="calibration frames for the relays (0: data-free relays)")
     args = ap.parse_args(argv)
     from cores import cores_markdown, cores_row  # benchmarks/cores.py
-    net, xs, ys, ann = load_model_data(args.model, args.frames)
+    net, xs, ys, ann = load_model_data(args.model, args.frames, args.v_init)
+    key = args.model + (f"_v{args.v_init:g}" if args.v_init else "")
     xc = calibration_frames(args.model, args.relay_calib) if args.relay_calib else None
     res = decompose(net, xs, ys, args.ticks, ann_scores=ann, weight_bits=args.weight_bits,
                     core_ticks=args.core_ticks, calibration=xc, relays=args.relays)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    _merge_write(RESULTS / "decomposition.json", args.model, _jsonable(res),
+    res["v_init"] = args.v_init
+    _merge_write(RESULTS / "decomposition.json", key, _jsonable(res),
                  RESULTS / "decomposition.md", to_markdown)
     crow = cores_row(res["program"], res["eval"], res["frames"])
-    _merge_write(RESULTS / "cores.json", args.model, crow, RESULTS / "cores.md",
+    _merge_write(RESULTS / "cores.json", key, crow, RESULTS / "cores.md",
                  cores_markdown)
-    print(to_markdown(args.model, res))
+    print(to_markdown(key, res))
     return 0
 
 

@@ -286,14 +286,17 @@ fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial
 
 
 @njit(cache=True, parallel=True)
-def fast_run_frames(T, A, ash, C, N, mrow, nsyn, npar, rval, zleak, vmax, rt,
+def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
                     outidx, pos, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
-    """B frames in parallel (prange over frames), each from fresh state, one chunk each."""
+    """B frames in parallel (prange over frames), each from fresh state (membrane v0
+    [C, N]), one chunk each."""
     B = counters.shape[0]
+    C = v0.shape[0]
+    N = v0.shape[1]
     bounds = np.array([0, C], np.int64)
     for b in prange(B):
-        V = np.zeros((C, N), np.int32)
+        V = v0.copy()
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,

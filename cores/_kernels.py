@@ -463,19 +463,19 @@ frame_serial = njit(cache=True)(_renamed(_frame_py, "frame_serial"))
 
 
 @njit(cache=True, parallel=True)
-def run_frames(T, vproto, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
+def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
                npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, seed_hash, fast,
                route,
                in_tick, in_core, in_axon, in_off,
                counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each with fresh state and serial cores
-    (one route chunk)."""
+    (one route chunk), from the membrane v0 [C, N]."""
     C = axinfo.shape[0]
     N = npar.shape[2]
     B = counters.shape[0]
     bounds = np.array([0, C], np.int64)
     for b in prange(B):
-        V = np.zeros((C, N), vproto.dtype)
+        V = v0.copy()
         seen = np.zeros((C, A if ss.shape[0] > 0 else 0), np.int32)
         seenb = np.zeros((C, (A + 63) // 64), np.uint64)
         ev = np.empty((SLOTS, ev_off[C]), np.int16)

@@ -182,6 +182,8 @@ def _run_frame(p: CoreProgram, T: int, events: tuple[np.ndarray, np.ndarray, np.
     G.thr = flat(p.threshold)
     G.floor_v = -flat(p.neg_threshold)
     G.rval = flat(p.reset_value)
+    if p.v_initial is not None:
+        G.v = flat(p.v_initial)
     G.m0, G.m1, G.m2 = flat(mode == 0), flat(mode == 1), flat(mode == 2)
     G.run_regularly(f"v = clip(v + leak, {V_MIN}, {V_MAX})\nv = clip(v, floor_v, inf)",
                     when="groups", name="leak_clamp_floor")

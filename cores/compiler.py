@@ -52,6 +52,11 @@ class _Build:
     neu: list[dict[str, np.ndarray]] = field(default_factory=list)
     needs: list[np.ndarray] = field(default_factory=list)  # [m, 4]: g, core, axon, tick
     hold: list[tuple[int, int, int]] = field(default_factory=list)  # core, axon, ticks
+    v_init: float = 0.0  # initial membrane of spiking neurons, a fraction of the threshold
+
+    def initial(self, threshold: np.ndarray) -> np.ndarray:
+        """v_initial of spiking (non-relay, non-readout) neurons of these thresholds."""
+        return np.rint(self.v_init * np.asarray(threshold, np.float64)).astype(np.int64)
 
     def new_core(self, stage: int, role: int) -> int:
         self.core_stage.append(stage)
@@ -219,6 +224,7 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
             tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
             out = rows
         else:
+            p["v_initial"] = b.initial(p["threshold"])
             sel = np.concatenate([np.arange(start[r], start[r + 1]) for r in rows])
             tc, ta, dl = needs[sel, 1], needs[sel, 2], needs[sel, 3]
             out = np.full(len(sel), -1)
@@ -333,7 +339,9 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
             tc, ta, dl, out = needs[sel, 1], needs[sel, 2], needs[sel, 3], np.full(len(sel), -1)
         _add_neurons(b, core, nxt, weight=w, leak=sum_leak[rr],
                      threshold=sum_thr[rr], neg_threshold=np.full(nxt, big),
-                     target_core=tc, target_axon=ta, delay=dl, output_index=out, unit=rr)
+                     target_core=tc, target_axon=ta, delay=dl, output_index=out, unit=rr,
+                     v_initial=(np.zeros(nxt, np.int64) if st.readout
+                                else b.initial(sum_thr[rr])))
     # partial cores: one relay per (neuron, block) unit: the block's type weights, leak
     # beta, threshold T_r, linear reset, no floor (it conserves charge)
     for groups in plan["partial_groups"]:
@@ -495,7 +503,7 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
     if calibration is not None and any(split):
         calib = source_spikes(qnet, [st.name for st in stages], n_in, calibration,
                               ticks or CALIBRATION_TICKS)
-    b = _Build(spec)
+    b = _Build(spec, v_init=float(network.meta.get("v_init", 0.0)))
     big = -spec.v_min  # floor that never binds: V saturates at -2^(bits-1) anyway
     stats: list[StageStats] = [None] * len(stages)  # type: ignore[list-item]
     for st in reversed(stages):
@@ -567,6 +575,10 @@ def _assemble(b: _Build, spec: CoreSpec) -> CoreProgram:
         p.target_axon[c, s] = d["target_axon"]
         p.delay[c, s] = d["delay"]
         p.output_index[c, s] = d["output_index"]
+        if "v_initial" in d and np.any(d["v_initial"]):
+            if p.v_initial is None:
+                p.v_initial = np.zeros((C, spec.neurons), np.int32)
+            p.v_initial[c, s] = d["v_initial"]
     # silent slots: never fire (threshold max, no synapses), floor 0
     used = np.zeros((C, spec.neurons), bool)
     unit = np.full((C, spec.neurons), -1, np.int32)

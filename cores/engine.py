@@ -466,7 +466,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     pt = np.zeros((B, 2, T) if per_tick else (B, 0, 0), np.int64)
     full = 1 if record == "full" else 0
     sh = np.uint64(seed_hash(seed))
-    vproto = np.zeros(1, prep.vdtype)
+    v0 = initial_membrane(p, prep.vdtype)
     common = (prep.axinfo, prep.mrow, prep.wt, prep.cb, prep.sptr, prep.sidx,
               prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
               prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
@@ -496,7 +496,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
                                     pt[0], full)
-        rec, V, wall = _timed_frame(call, T, (C, N), prep.vdtype, counters)
+        rec, V, wall = _timed_frame(call, T, v0, counters)
         if full:
             spikes.append(rec)
         if return_potential:
@@ -511,7 +511,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             recs.append(np.zeros((0, 3), np.int32))
 
         def call_b(T_: int, sl: slice) -> None:
-            K.run_frames(T_, vproto, A, ev_off, *common, sh, *route, it, ic, ia,
+            K.run_frames(T_, v0, A, ev_off, *common, sh, *route, it, ic, ia,
                          off[sl.start:sl.stop + 1],
                          counters[sl], outputs[sl], counts[sl], pc[sl], pt[sl],
                          pot[sl] if return_potential else pot, recs, full)
@@ -531,13 +531,20 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
         potential=potential, wall_s=wall, backend="numba")
 
 
-def _timed_frame(call, T: int, shape: tuple[int, int], dtype: type,  # noqa: ANN001
+def initial_membrane(program: CoreProgram, dtype: type) -> np.ndarray:
+    """[C, N] membrane at the start of every frame: ``v_initial`` or 0."""
+    if program.v_initial is None:
+        return np.zeros((program.n_cores, program.n_neurons), dtype)
+    return np.ascontiguousarray(program.v_initial, dtype)
+
+
+def _timed_frame(call, T: int, v0: np.ndarray,  # noqa: ANN001
                  counters: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """One frame through ``call(T, V)``: a 0-tick call first compiles (or loads) the
-    kernel's specialisation, then the timed run from V = 0; (record, final V, wall s)."""
-    call(0, np.zeros(shape, dtype))
+    kernel's specialisation, then the timed run from V = v0; (record, final V, wall s)."""
+    call(0, v0.copy())
     counters[:] = 0
-    V = np.zeros(shape, dtype)
+    V = v0.copy()
     t0 = time.perf_counter()
     rec = call(T, V)
     return rec, V, time.perf_counter() - t0
@@ -596,7 +603,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
         def call(T_: int, V: np.ndarray) -> np.ndarray:
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full)
-        rec, V, wall = _timed_frame(call, T, (C, N), np.int32, counters)
+        rec, V, wall = _timed_frame(call, T, initial_membrane(p, np.int32), counters)
         if full:
             spikes.append(rec)
         if return_potential:
@@ -609,7 +616,8 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
         recs.append(np.zeros((0, 3), np.int32))
 
     def call_b(T_: int, sl: slice) -> None:
-        F.fast_run_frames(T_, A, prep.ash, C, N, *args, cap, it, ic, ia,
+        F.fast_run_frames(T_, A, prep.ash, initial_membrane(p, np.int32), *args, cap, it, ic,
+                          ia,
                           off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
                           pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full)
     wall = _timed_batch(call_b, T, B, counters)

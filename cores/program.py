@@ -44,7 +44,11 @@ OPTIONAL: dict[str, tuple[type, tuple[str, ...]]] = {
     "stochastic_synapse": (np.bool_, ("C", "N", "4")),  # weight w adds sign(w) w.p. |w|/256
     "stochastic_leak": (np.bool_, ("C", "N")),  # leak l adds sign(l) w.p. |l|/256
     "threshold_mask": (np.int32, ("C", "N")),  # fire if V >= threshold + (rand & mask)
+    # membrane potential of every neuron at the start of a run (default 0); the converter's
+    # v_init (a fraction of the threshold) becomes this on cores
+    "v_initial": (np.int32, ("C", "N")),
 }
+V_INITIAL_MIN, V_INITIAL_MAX = -(2 ** 19), 2 ** 19 - 1  # the 20-bit membrane of DESIGN §3
 RESET_NORMAL, RESET_LINEAR, RESET_NONE = 0, 1, 2
 
 
@@ -75,6 +79,7 @@ class CoreProgram:
     stochastic_synapse: np.ndarray | None = None
     stochastic_leak: np.ndarray | None = None
     threshold_mask: np.ndarray | None = None
+    v_initial: np.ndarray | None = None
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     # -- shape -------------------------------------------------------------------------
@@ -260,6 +265,9 @@ def _validate(p: CoreProgram, spec: CoreSpec | None) -> None:
         rules.append(("core_xy", p.core_xy < 0, "coordinates must be >= 0"))
     if p.threshold_mask is not None:
         rules.append(("threshold_mask", p.threshold_mask < 0, "threshold_mask must be >= 0"))
+    if p.v_initial is not None:
+        rules.append(("v_initial", (p.v_initial < V_INITIAL_MIN) | (p.v_initial > V_INITIAL_MAX),
+                      f"initial membrane must lie in {V_INITIAL_MIN}..{V_INITIAL_MAX} (20 bits)"))
     for key, bad, rule in rules:
         if bad.any():
             raise ProgramError(key, rule, _first(bad))

@@ -301,5 +301,7 @@ def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
             layers.append(layer)
     meta = dict(net.meta)
     meta["quantised"] = {"weight_bits": int(weight_bits), "spec": spec.name}
-    meta["v_init"] = 0.0  # cores start every neuron at V = 0
+    # cores start spiking neurons at v_initial = round(v_init * threshold in units)
+    meta["v_init"] = float(net.meta.get("v_init", 0.0))
+    meta["integer_v_init"] = True
     return SpikingNetwork(net.input_shape, layers, meta), quants

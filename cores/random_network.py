@@ -96,7 +96,8 @@ def random_test_program(seed: int, n_cores: int = 3, axons: int = 8, neurons: in
                         extreme: bool = True) -> CoreProgram:
     """A small random program that exercises every rule of the tick (for tests and for
     cross-checking other simulators): all reset modes, delays 1..15, negative floors,
-    readouts, targets -1 / same core / other cores, several sources per axon, and with
+    readouts, targets -1 / same core / other cores, several sources per axon, in half the
+    programs a non-zero initial membrane (``v_initial``), and with
     ``extreme`` leaks, weights and reset values that hit the +-2^19 saturation."""
     rng = np.random.default_rng(seed)
     C, A, N = n_cores, axons, neurons
@@ -125,6 +126,10 @@ def random_test_program(seed: int, n_cores: int = 3, axons: int = 8, neurons: in
         p.stochastic_synapse = rng.random((C, N, 4)) < 0.5
         p.stochastic_leak = rng.random((C, N)) < 0.5
         p.threshold_mask = rng.choice([0, 1, 15, 255], (C, N)).astype(np.int32)
+    if rng.random() < 0.5:  # half the programs start from a non-zero membrane
+        p.v_initial = rng.integers(-500, 500, (C, N)).astype(np.int32)
+        if extreme:
+            p.v_initial[rng.random((C, N)) < 0.1] = rng.choice([-(2**19), 2**19 - 1])
     return p.validate()
 
 

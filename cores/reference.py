@@ -64,7 +64,8 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
     t0 = time.perf_counter()
     for b in range(B):
         lo, hi = int(inputs.offsets[b]), int(inputs.offsets[b + 1])
-        V = [[0] * N for _ in range(C)]
+        V = ([[0] * N for _ in range(C)] if p.v_initial is None
+             else [[int(v) for v in row] for row in p.v_initial])
         due: dict[int, dict[tuple[int, int], int]] = defaultdict(lambda: defaultdict(int))
         for i in range(lo, hi):
             t = int(inputs.tick[i])

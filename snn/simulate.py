@@ -7,7 +7,8 @@ convolution call cover T x B frames. Per layer and tick::
     z(t) = op(x_in(t));  spiking: V += z(t) + bias; s = V >= thr; V -= thr * s; x(t) = s
                          pass-through: x(t) = z(t) + bias
 
-Initial membrane: ``V(0) = meta["v_init"] * threshold`` (default 0; the engine starts at 0).
+Initial membrane: ``V(0) = meta["v_init"] * threshold`` (default 0), rounded to an integer
+when ``meta["integer_v_init"]`` (a quantised network: the cores' ``v_initial``).
 
 Max pooling (``Pool2d(mode="max")``, pass-through) is *rate-gated*: per window it forwards
 at tick t the input spike of the element with the highest spike count over ticks 0..t
@@ -306,6 +307,7 @@ def _run_chunk(network: SpikingNetwork, r: np.ndarray, ticks: list[int], encodin
     b = len(r)
     shapes = network.shapes()
     v_init = float(network.meta.get("v_init", 0.0))
+    integer_v0 = bool(network.meta.get("integer_v_init", False))  # rounded, as on cores
     last_use: dict[str, int] = {}
     for i, layer in enumerate(network.layers):
         for s in layer.inputs:
@@ -346,7 +348,8 @@ def _run_chunk(network: SpikingNetwork, r: np.ndarray, ticks: list[int], encodin
         if layer.spiking:
             thr = _thr(layer, shapes[layer.name]).astype(dtype)
             drive = z[0] + bias if bias is not None else z[0]
-            v = np.broadcast_to(v_init * thr, z.shape[1:]).astype(dtype)
+            v0 = np.rint(v_init * thr) if integer_v0 else v_init * thr
+            v = np.broadcast_to(v0, z.shape[1:]).astype(dtype)
             out = np.empty(z.shape, bool)
             for t in range(T):
                 if not const:

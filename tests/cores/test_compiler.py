@@ -74,10 +74,19 @@ def _layer_trains(prog: CoreProgram, res, layer: str, T: int, n: int) -> np.ndar
     return out
 
 
-@pytest.mark.parametrize("make,layers", [(_mlp, ["h1", "h2"]), (_cnn, ["c1", "p1"])])
+def _mlp_v_init() -> SpikingNetwork:
+    net = _mlp()
+    net.meta["v_init"] = 0.5  # spiking neurons start at half their threshold
+    return net
+
+
+@pytest.mark.parametrize("make,layers", [(_mlp, ["h1", "h2"]), (_cnn, ["c1", "p1"]),
+                                         (_mlp_v_init, ["h1", "h2"])])
 def test_spike_for_spike_without_splits(make, layers) -> None:
     net = make()
     comp = compile_network(net)
+    if net.meta.get("v_init"):
+        assert comp.program.v_initial is not None and comp.program.v_initial.max() > 0
     assert all(s.blocks == 1 for s in comp.stats), "this network should map without splits"
     imgs, T = _images(), 25
     sim = simulate(comp.quantised, imgs, T, encoding="rate", record_layers=True)

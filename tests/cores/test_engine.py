@@ -303,3 +303,20 @@ def test_progress_chunks_give_the_same_result():
     inp = random_test_inputs(9, p, 20, n_frames=25)
     kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
     assert_same(run(p, 20, inp, progress=True, **kw), run(p, 20, inp, **kw))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_v_initial_is_the_membrane_at_the_start_of_every_frame(fast, monkeypatch):
+    monkeypatch.setattr(engine, "FAST_PATH", fast)
+    p = CoreProgram.empty(1)
+    p.threshold[0, :3] = 10
+    p.reset_mode[0, :3] = 1
+    p.output_index[0, :3] = [0, 1, 2]
+    p.v_initial = np.zeros((1, 256), np.int32)
+    p.v_initial[0, :3] = [10, 25, -3]  # fires at tick 0; fires at ticks 0 and 1; never
+    p.neg_threshold[0, 2] = 10  # floor -10: neuron 2 keeps its -3
+    empty = (np.zeros(0, np.int64),) * 3
+    inp = InputSpikes.from_frames([empty, empty])  # two frames: each starts from v_initial
+    r = engine.run(p.validate(), 5, inp, return_potential=True)
+    np.testing.assert_array_equal(r.outputs, [[1, 2, 0], [1, 2, 0]])
+    np.testing.assert_array_equal(r.potential[:, 0, :3], [[0, 5, -3], [0, 5, -3]])

@@ -60,6 +60,10 @@ CASES = [
      "threshold_mask", (0, 0), ">= 0"),
     ("stochastic dtype", _replace("stochastic_leak", np.zeros((3, 4), np.uint8)),
      "stochastic_leak", None, "dtype"),
+    ("v_initial range", _replace("v_initial", np.full((3, 4), 2**19, np.int32)),
+     "v_initial", (0, 0), "20 bits"),
+    ("v_initial shape", _replace("v_initial", np.zeros((3, 5), np.int32)),
+     "v_initial", None, "shape"),
 ]
 
 
@@ -128,6 +132,7 @@ def test_not_an_npz_and_missing_file(tmp_path):
 def test_roundtrip_keeps_everything(tmp_path):
     p = _good()
     p.stochastic_synapse = np.zeros((3, 4, 4), np.bool_)
+    p.v_initial = np.arange(12, dtype=np.int32).reshape(3, 4) - 6
     p.extras["layer_names"] = np.array(["a", "b"])
     q = CoreProgram.load(p.save(tmp_path / "p.npz"))
     for k, v in p.arrays().items():
