@@ -18,7 +18,7 @@ merged) and, from the same core run, benchmarks/results/cores.{json,md} via
 ``benchmarks.cores``.
 
 Usage: python benchmarks/decomposition.py --model mlp|fashion [--frames N] [--ticks 100 200]
-    [--core-ticks T] [--v-init 0.5]
+    [--core-ticks T] [--v-init 0.5] [--first 1000]
 """
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def to_markdown(name: str, res: dict) -> str:
            "calibration frames" if res.get("relay_calibration_frames") else "")
     if res.get("v_init"):
         rel += f", initial membrane {res['v_init']:g} x threshold"
-    lines = [f"### {name}: {res['frames']} held-out frames, {res['cores']} cores, "
+    first = res.get("first_frame", 0)
+    span = f" (from held-out frame {first})" if first else ""
+    lines = [f"### {name}: {res['frames']} held-out frames{span}, {res['cores']} cores, "
              f"{res['weight_bits']}-bit weights, latency {res['latency_ticks']} ticks{rel}", "",
              head, "|" + "---|" * (len(ts) + 3)]
     for r in res["rows"]:
@@ -153,9 +155,10 @@ def calibration_frames(name: str, n: int = RELAY_CALIB) -> np.ndarray:
     return x[a:min(b, a + n)]
 
 
-def load_model_data(name: str, frames: int | None, v_init: float = 0.0):
+def load_model_data(name: str, frames: int | None, v_init: float = 0.0, first: int = 0):
     """(network, held-out images, labels, ANN scores) for a model of MODELS; ``v_init``: the
-    converter's initial membrane (a fraction of the threshold; on cores ``v_initial``)."""
+    converter's initial membrane (a fraction of the threshold; on cores ``v_initial``);
+    ``first``: the first held-out frame used."""
     from snn.converters import ann_predict, convert
     from snn.datasets import load
     m = MODELS[name]
@@ -169,6 +172,7 @@ def load_model_data(name: str, frames: int | None, v_init: float = 0.0):
     else:  # calibrate on test[a:b], evaluate on the rest of test
         xc, xs, ys = x[a:b], x[b:], y[b:]
     net = convert(str(m["path"]), xc, pixel_scale=m["pixel_scale"], v_init=v_init)
+    xs, ys = xs[first:], ys[first:]
     if frames:
         xs, ys = xs[:frames], ys[:frames]
     ann = ann_predict(str(m["path"]), xs, pixel_scale=m["pixel_scale"])
@@ -209,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--core-ticks", type=int, nargs="+", default=None)
     ap.add_argument("--weight-bits", type=int, default=None)
     ap.add_argument("--relays", choices=["signed", "biased"], default="signed")
+    ap.add_argument("--first", type=int, default=0,
+                    help="first held-out frame (results under MODEL_from<first>)")
     ap.add_argument("--v-init", type=float, default=0.0,
                     help="initial membrane, a fraction of the threshold (results under "
                          "MODEL_v<value>)")
@@ -216,13 +222,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="calibration frames for the relays (0: data-free relays)")
     args = ap.parse_args(argv)
     from cores import cores_markdown, cores_row  # benchmarks/cores.py
-    net, xs, ys, ann = load_model_data(args.model, args.frames, args.v_init)
-    key = args.model + (f"_v{args.v_init:g}" if args.v_init else "")
+    net, xs, ys, ann = load_model_data(args.model, args.frames, args.v_init, args.first)
+    key = (args.model + (f"_v{args.v_init:g}" if args.v_init else "")
+           + (f"_from{args.first}" if args.first else ""))
     xc = calibration_frames(args.model, args.relay_calib) if args.relay_calib else None
     res = decompose(net, xs, ys, args.ticks, ann_scores=ann, weight_bits=args.weight_bits,
                     core_ticks=args.core_ticks, calibration=xc, relays=args.relays)
     RESULTS.mkdir(parents=True, exist_ok=True)
     res["v_init"] = args.v_init
+    res["first_frame"] = args.first
     _merge_write(RESULTS / "decomposition.json", key, _jsonable(res),
                  RESULTS / "decomposition.md", to_markdown)
     crow = cores_row(res["program"], res["eval"], res["frames"])
