@@ -80,8 +80,8 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
     maxpool: "gate" (rate-gated spiking max pool) or "avg" (replace by average pooling:
         changes the model; only when asked).
     avgpool: "spiking" (IF neurons, threshold 1) or "linear" (pass-through mean).
-    v_init: initial membrane as a fraction of the threshold (0: as the cores; 0.5 halves the
-        rounding error, Bu et al. 2022).
+    v_init: initial membrane as a fraction of the threshold (compile maps it onto the cores'
+        ``v_initial``; 0.5 halves the rounding error, Bu et al. 2022).
     encoding: stored in meta as the default encoding for simulation.
     decode: stored in meta: "potential" (argmax of the readout's integrated input; measured
         better) or "count" (argmax of readout spike counts). Both are always reported.

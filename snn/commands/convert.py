@@ -32,7 +32,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="max pooling: rate-gated spiking max (default) or replace by average")
     p.add_argument("--avgpool", choices=["spiking", "linear"], default="spiking")
     p.add_argument("--v-init", type=float, default=0.0,
-                   help="initial membrane as a fraction of the threshold (cores: 0)")
+                   help="initial membrane as a fraction of the threshold (0.5 halves the "
+                        "rate code's rounding error; compile carries it onto the cores)")
     p.add_argument("--input-layout", choices=["NCHW", "NHWC"], default=None)
     p.add_argument("--encoding", choices=["current", "rate", "poisson"], default="current",
                    help="default input encoding stored in the network")
