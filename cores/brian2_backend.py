@@ -238,7 +238,8 @@ def _run_frame(p: CoreProgram, T: int, events: tuple[np.ndarray, np.ndarray, np.
                                    or time.perf_counter() - t0))
     else:
         net.run(0 * dt, namespace={})  # code generation and compilation, outside the timing
-        net.store("start")
+        if repeats > 1:
+            net.store("start")
         wall = np.inf
         for r in range(repeats):
             if r:

@@ -476,8 +476,8 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if fast and prep.rt is not None:
-        spikes, potential, wall = _run_fast(prep, T, (it, ic, ia, off), counters, outputs,
-                                            counts, pc, pt, full, return_potential)
+        spikes, potential, wall = _run_fast(prep, T, (it, ic, ia, off), v0, counters,
+                                            outputs, counts, pc, pt, full, return_potential)
     elif B == 1:
         # one frame: prange over cores inside each tick (when there is enough work per tick
         # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
@@ -574,11 +574,12 @@ def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarr
     return np.maximum(cap, 1)
 
 
-def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.ndarray,
-              outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray, pt: np.ndarray,
-              full: int, return_potential: bool
+def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarray,
+              counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray,
+              pt: np.ndarray, full: int, return_potential: bool
               ) -> tuple[list[np.ndarray] | None, np.ndarray | None, float]:
-    """The fast path (snn.cores._fastpath) for deterministic int32 programs."""
+    """The fast path (snn.cores._fastpath) for deterministic int32 programs, every frame
+    from the membrane v0 (int32 [C, N])."""
     import numba
     from numba.core import types
     from numba.typed import List
@@ -603,7 +604,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
         def call(T_: int, V: np.ndarray) -> np.ndarray:
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full)
-        rec, V, wall = _timed_frame(call, T, initial_membrane(p, np.int32), counters)
+        rec, V, wall = _timed_frame(call, T, v0, counters)
         if full:
             spikes.append(rec)
         if return_potential:
@@ -616,8 +617,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], counters: np.
         recs.append(np.zeros((0, 3), np.int32))
 
     def call_b(T_: int, sl: slice) -> None:
-        F.fast_run_frames(T_, A, prep.ash, initial_membrane(p, np.int32), *args, cap, it, ic,
-                          ia,
+        F.fast_run_frames(T_, A, prep.ash, v0, *args, cap, it, ic, ia,
                           off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
                           pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full)
     wall = _timed_batch(call_b, T, B, counters)
