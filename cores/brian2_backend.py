@@ -24,11 +24,10 @@ import time
 
 import numpy as np
 
-from snn.cores.program import CoreProgram
+from snn.cores.program import V_MAX, V_MIN, CoreProgram
 from snn.errors import ConfigError
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
-V_MIN, V_MAX = -(2 ** 19), 2 ** 19 - 1
 
 
 def expand_synapses(program: CoreProgram, sources: np.ndarray, dest_core: np.ndarray,

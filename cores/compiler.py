@@ -24,7 +24,7 @@ import numpy as np
 from snn.cores.fold import fold_network
 from snn.cores.lower import Stage, lower
 from snn.cores.program import RESET_LINEAR, CoreProgram
-from snn.cores.quantise import LayerQuant, quantise_network
+from snn.cores.quantise import LayerQuant, mask_bits, quantise_network, synapse_weights
 from snn.cores.relays import calibrate, safe_params, source_spikes
 from snn.cores.spec import CoreSpec
 from snn.cores.tiling import conv_orders, greedy, partition_blocks, unit_cost
@@ -88,7 +88,7 @@ def _place_inputs(b: _Build, core: int, uptr: np.ndarray, ucols: np.ndarray,
     uniq, inv = np.unique(c, return_inverse=True)
     orm = np.zeros(len(uniq), np.int64)
     np.bitwise_or.at(orm, inv, m)
-    bits = (orm[:, None] >> np.arange(k)[None, :]) & 1  # [U, k]
+    bits = mask_bits(orm, k)  # [U, k]
     ax = (np.cumsum(bits.reshape(-1)) - 1).reshape(bits.shape)
     if int(bits.sum()) > b.spec.axons:
         raise CompileError(f"internal: core {core} needs {int(bits.sum())} axons")
@@ -96,8 +96,7 @@ def _place_inputs(b: _Build, core: int, uptr: np.ndarray, ucols: np.ndarray,
     b.axon_type[core][ax[su, st]] = st.astype(np.uint8)
     b.needs.append(np.stack([uniq[su], np.full(len(su), core), ax[su, st],
                              np.full(len(su), tick)], axis=1).astype(np.int64))
-    eb = (m[:, None] >> np.arange(k)[None, :]) & 1
-    ee, et = np.nonzero(eb)
+    ee, et = np.nonzero(mask_bits(m, k))
     axon = ax[inv[ee], et]
     uu = unit_of[ee]
     rep = slot_count[uu]
@@ -269,8 +268,7 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         psum, nsum = plan["psum"], plan["nsum"]
     if calib is not None:
         syn_row = np.repeat(urow, np.diff(uptr))
-        bits = (umasks[:, None].astype(np.int64) >> np.arange(lq.bits)[None, :]) & 1
-        uw = (bits * st.tw[syn_row]).sum(axis=1) * np.repeat(bsign[ublk], np.diff(uptr))
+        uw = synapse_weights(umasks, st.tw[syn_row]) * np.repeat(bsign[ublk], np.diff(uptr))
         rp = calibrate(uptr, ucols, uw, urow, ublk, st.n, nb, psum, nsum, has, calib,
                        in_tick, spec.weight_max, bsign,
                        None if st.readout else st.thr, None if st.readout else st.leak)
@@ -377,8 +375,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     block gets two relay blocks, its positive and its negative synapses (relay block
     2 * block + (weight < 0)); else one (a biased relay)."""
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
-    bits = (masks[:, None].astype(np.int64) >> np.arange(st.quant.bits)[None, :]) & 1
-    units_w = (bits * st.tw[rows]).sum(axis=1)  # each synapse's weight in units
+    units_w = synapse_weights(masks, st.tw[rows])  # each synapse's weight in units
     nb_in = int(block.max()) + 1 if block.size else 1
     if signed:
         block = 2 * block + (units_w < 0)

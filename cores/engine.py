@@ -18,14 +18,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from snn.cores.program import CoreProgram
+from snn.cores.program import V_MAX, V_MIN, CoreProgram
 from snn.errors import ConfigError, ProgramError
 
 COUNTERS = ("spikes", "sops", "hops", "chip_crossings", "input_events", "axon_collisions")
 RECORD_MODES = ("none", "counts", "full")
 BACKENDS = ("numba", "brian2", "reference")
-MEMBRANE_BITS = 20
-V_MIN, V_MAX = -(2 ** (MEMBRANE_BITS - 1)), 2 ** (MEMBRANE_BITS - 1) - 1
 MASK64 = (1 << 64) - 1
 # a (core, axon) row with more than N / DENSE_DIV synapses is integrated as a dense row
 DENSE_DIV = 16

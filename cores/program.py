@@ -48,7 +48,8 @@ OPTIONAL: dict[str, tuple[type, tuple[str, ...]]] = {
     # v_init (a fraction of the threshold) becomes this on cores
     "v_initial": (np.int32, ("C", "N")),
 }
-V_INITIAL_MIN, V_INITIAL_MAX = -(2 ** 19), 2 ** 19 - 1  # the 20-bit membrane of DESIGN §3
+MEMBRANE_BITS = 20  # the membrane of DESIGN §3 saturates at +-2^19
+V_MIN, V_MAX = -(2 ** (MEMBRANE_BITS - 1)), 2 ** (MEMBRANE_BITS - 1) - 1
 RESET_NORMAL, RESET_LINEAR, RESET_NONE = 0, 1, 2
 
 
@@ -266,8 +267,8 @@ def _validate(p: CoreProgram, spec: CoreSpec | None) -> None:
     if p.threshold_mask is not None:
         rules.append(("threshold_mask", p.threshold_mask < 0, "threshold_mask must be >= 0"))
     if p.v_initial is not None:
-        rules.append(("v_initial", (p.v_initial < V_INITIAL_MIN) | (p.v_initial > V_INITIAL_MAX),
-                      f"initial membrane must lie in {V_INITIAL_MIN}..{V_INITIAL_MAX} (20 bits)"))
+        rules.append(("v_initial", (p.v_initial < V_MIN) | (p.v_initial > V_MAX),
+                      f"initial membrane must lie in {V_MIN}..{V_MAX} ({MEMBRANE_BITS} bits)"))
     for key, bad, rule in rules:
         if bad.any():
             raise ProgramError(key, rule, _first(bad))

@@ -92,6 +92,17 @@ def codes(q: np.ndarray, sigma: np.ndarray, k: int) -> np.ndarray:
     return np.mod(c, 2 ** k).astype(np.int64)
 
 
+def mask_bits(masks: np.ndarray, k: int) -> np.ndarray:
+    """int64 [..., k]: bit t of each type mask (1 where the synapse uses axon type t)."""
+    return (np.asarray(masks, np.int64)[..., None] >> np.arange(k)) & 1
+
+
+def synapse_weights(masks: np.ndarray, type_weights: np.ndarray) -> np.ndarray:
+    """Each synapse's weight in units: the sum of its row's type weights [S, k] over the
+    types its mask [S] uses."""
+    return (mask_bits(masks, type_weights.shape[1]) * type_weights).sum(axis=1)
+
+
 def s_max(spec: CoreSpec, k: int) -> int:
     """Largest pattern multiplier whose type weights (either polarity) fit the spec."""
     return max(1, min(spec.weight_max, -spec.weight_min) // 2 ** (k - 1))
@@ -246,7 +257,7 @@ def _refine(name: str, k: int, w: np.ndarray, q: np.ndarray, sig: np.ndarray, s:
     from the uniform code, so the error never grows."""
     o = w.shape[0]
     target = w * (s / delta)[:, None]  # float weights in units
-    bits = ((np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.int64)
+    bits = mask_bits(np.arange(2 ** k), k)
     lim = min(spec.weight_max, -spec.weight_min)  # relays negate type weights
     tw = (sig[:, None] * s[:, None] * pattern(k)[None, :]).astype(np.int64)
 

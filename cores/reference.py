@@ -12,12 +12,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from snn.cores.program import CoreProgram
+from snn.cores.program import V_MAX, V_MIN, CoreProgram
 
 MASK64 = (1 << 64) - 1
 GOLDEN, MUL1, MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 KIND_SYNAPSE, KIND_LEAK, KIND_THRESHOLD = 1, 2, 3
-V_MIN, V_MAX = -(2 ** 19), 2 ** 19 - 1
 
 
 def hash_step(h: int, x: int) -> int:
