@@ -7,8 +7,8 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   weight[c, :, axon_type[c, a]]`` (int8 or int16), added to ``V[c]`` as one SIMD loop.
 * A neuron's route is one int64 ``rt[c, n]``: target ``tg = c' << ash | a'`` (bits 0-31),
   synapses of the target row (32-47, the SOPs the spike causes), delay (48-51), has-target
-  (bit 52) and is-readout (bit 53) flags, reset mode (54-55). Hops and chip crossings come
-  from the cores' mesh positions ``pos[c] = (x, y, chip x, chip y)``, a small table.
+  (bit 52) and is-readout (bit 53) flags, reset mode (54-55); its spike's mesh hops and chip
+  crossings are ``hc[c, n] = hops | crossings << 32`` (summed as one word).
 * Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
   sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
   touched. At the start of a tick each chunk counting-sorts the entries of the slot that
@@ -31,41 +31,73 @@ from snn.cores._kernels import (
     C_COLL,
     C_HOPS,
     C_INPUTS,
+    C_SOPS,
     C_SPIKES,
     SLOTS,
+    _cttz,
     _prefetch,
     _renamed,
-    close_tick,
     record_tick,
     sum_outputs,
 )
+from snn.cores._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
 TG_MASK = np.int64(0xFFFFFFFF)
 F_TARGET = np.int64(1) << np.int64(52)
 F_OUT = np.int64(1) << np.int64(53)
-PREFETCH_AHEAD = 8
+PREFETCH_AHEAD = 16
+PAD = 8
 
 
 @njit(inline="always")
-def _neuron_pass(c, V, npar, vmax, fired):
-    """Leak, clamp, floor and threshold test of core c (int32; the floor is never below the
-    membrane's minimum, so clamping below is the floor); fired neurons go to fired[c] in
-    neuron order; returns their number."""
+def _fired_list(c, p, top, flag64, fired):
+    """The neurons of core c whose flag byte is set (top >= 0: some is) into fired[c], in
+    neuron order; returns their number. Eight flags a word, set bits found with cttz."""
+    nf = 0
+    if top >= 0:
+        for w in range((fired.shape[1] + 7) >> 3):
+            x = flag64[p, w]
+            while x:
+                fired[c, nf] = (w << 3) + np.int64(_cttz(x) >> np.uint64(3))
+                nf += 1
+                x &= x - np.uint64(1)
+    return nf
+
+
+@njit(inline="always")
+def _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired):
+    """Integrate rows r0..r3 (the zero row pads), leak, clamp, floor and threshold test of
+    core c in one 32-bit loop (the floor is never below the membrane's minimum, so clamping
+    below is the floor); fired neurons go to fired[c]; returns their number."""
     N = V.shape[1]
     hi = np.int32(vmax)
     top = np.int32(-1)  # the largest V - threshold: some neuron fires iff it is >= 0
     for n in range(N):
-        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]))
+        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]) + np.int32(mrow[r0, n])
+                     + np.int32(mrow[r1, n]) + np.int32(mrow[r2, n]) + np.int32(mrow[r3, n]))
         v = np.int32(max(min(v, hi), np.int32(npar[c, 2, n])))
         V[c, n] = v
-        top = max(top, np.int32(v - np.int32(npar[c, 1, n])))
-    nf = 0
-    if top >= 0:
-        for n in range(N):
-            if V[c, n] >= npar[c, 1, n]:
-                fired[c, nf] = n
-                nf += 1
-    return nf
+        d = np.int32(v - np.int32(npar[c, 1, n]))
+        flag8[p, n] = np.uint8(d >= 0)
+        top = max(top, d)
+    return _fired_list(c, p, top, flag64, fired)
+
+
+@njit(inline="always")
+def _neuron_pass2(c, p, V, npar, vmax, mrow, r0, r1, flag8, flag64, fired):
+    """``_neuron_pass4`` with two rows."""
+    N = V.shape[1]
+    hi = np.int32(vmax)
+    top = np.int32(-1)
+    for n in range(N):
+        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]) + np.int32(mrow[r0, n])
+                     + np.int32(mrow[r1, n]))
+        v = np.int32(max(min(v, hi), np.int32(npar[c, 2, n])))
+        V[c, n] = v
+        d = np.int32(v - np.int32(npar[c, 1, n]))
+        flag8[p, n] = np.uint8(d >= 0)
+        top = max(top, d)
+    return _fired_list(c, p, top, flag64, fired)
 
 
 def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: np.ndarray,
@@ -85,9 +117,12 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
 
 
 @njit(inline="always")
-def _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt):
+def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
-    afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first)."""
+    afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first).
+    On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
+    and the axons seen are marked in seenb (cleared by the caller); returns the collisions
+    (entries on an axon that already had one this tick)."""
     P = fn.shape[0]
     nc = c1 - c0
     for i in range(nc + 1):
@@ -99,6 +134,9 @@ def _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt):
                 st[p, c - c0 + 1] += 1
     for i in range(nc):
         st[p, i + 1] += st[p, i]
+    amask = np.int64((1 << ash) - 1)
+    step = max(1, 64 // mrow.itemsize)
+    coll = 0
     for q in range(P):
         for e in range(fn[q, slot]):
             g = flat[q, slot, e]
@@ -107,7 +145,16 @@ def _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt):
                 k = st[p, c - c0]
                 srt[p, k] = g
                 st[p, c - c0] = k + 1
+                a = np.int64(g) & amask
+                if k < PREFETCH_AHEAD:
+                    for n in range(0, mrow.shape[1], step):
+                        _prefetch(mrow, c * A + a, n)
+                bit = np.uint64(1) << np.uint64(a & 63)
+                if seenb[c, a >> 6] & bit:
+                    coll += 1
+                seenb[c, a >> 6] |= bit
     # st[p, i] is now the end of core c0 + i's entries
+    return coll
 
 
 @njit(inline="always")
@@ -119,62 +166,77 @@ def _prefetch_entry(p, e, A, amask, ash, srt, mrow):
         _prefetch(mrow, r, n)
 
 
-@njit(cache=True)
-def fast_chunk_tick(p, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, sopdue, st, srt,
-                    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos,
-                    fired, nfired, acc, outp, counts, pc):
-    """One tick of route chunk p's cores (see the module docstring)."""
+def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
+    """One tick of route chunk p's cores (see the module docstring); prog: the program's
+    arrays, state: the frame's scratch (``_frame_state``)."""
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc = prog
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
     N = V.shape[1]
     amask = np.int64((1 << ash) - 1)
+    zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
     c1 = bounds[p + 1]
-    _sort_slot(p, slot, c0, c1, ash, flat, fn, st, srt)
+    if t > 0:  # every chunk read this chunk's lists of slot t - 1 in tick t - 1: free them
+        prev = (t - 1) & 15
+        acc[p, C_SOPS] += sopdue[p, prev]
+        sopdue[p, prev] = 0
+        fn[p, prev] = 0
+    acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow)
     # the weight rows are prefetched PREFETCH_AHEAD entries ahead of the one being added
     etot = st[p, c1 - c0 - 1] if c1 > c0 else 0
-    for e in range(min(PREFETCH_AHEAD, etot)):
-        _prefetch_entry(p, e, A, amask, ash, srt, mrow)
     for c in range(c0, c1):
         b = c - c0
         # integrate
         e0 = st[p, b - 1] if b > 0 else 0
         e1 = st[p, b]
-        coll = 0
-        sops = 0
         rbase = np.int64(c) * A
-        for e in range(e0, e1):
-            if e + PREFETCH_AHEAD < etot:
-                _prefetch_entry(p, e + PREFETCH_AHEAD, A, amask, ash, srt, mrow)
-            a = np.int64(srt[p, e]) & amask
-            wi = a >> 6
-            bit = np.uint64(1) << np.uint64(a & 63)
-            if seenb[c, wi] & bit:
-                coll += 1
-            seenb[c, wi] |= bit
-            r = rbase + a
-            if do_pc:
-                sops += nsyn[r]
-            for n in range(N):
-                V[c, n] += mrow[r, n]
+        for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
+            _prefetch_entry(p, e, A, amask, ash, srt, mrow)
         if e1 > e0:
             for i in range(seenb.shape[1]):
                 seenb[c, i] = 0
-        acc[p, C_COLL] += coll
-        if do_pc:
-            pc[1, c] += sops
+            if do_pc:
+                sops = 0
+                for e in range(e0, e1):
+                    sops += nsyn[rbase + (np.int64(srt[p, e]) & amask)]
+                pc[1, c] += sops
         # a core without input, zero leak, whose last pass fired nothing: a fixed point
         if e1 == e0 and quiet[c] and zleak[c]:
             nfired[c] = 0
             continue
-        nf = _neuron_pass(c, V, npar, vmax, fired)
+        # rows beyond the last four are added four at a time (one load and store of V per
+        # four rows); the last four join the neuron pass
+        e = e0
+        while e1 - e > 4:
+            r0 = rbase + (np.int64(srt[p, e]) & amask)
+            r1 = rbase + (np.int64(srt[p, e + 1]) & amask)
+            r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
+            r3 = rbase + (np.int64(srt[p, e + 3]) & amask)
+            for n in range(N):
+                V[c, n] += (np.int32(mrow[r0, n]) + np.int32(mrow[r1, n])
+                            + np.int32(mrow[r2, n]) + np.int32(mrow[r3, n]))
+            e += 4
+        r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
+        r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
+        if e1 - e <= 2:
+            nf = _neuron_pass2(c, p, V, npar, vmax, mrow, r0, r1, flag8, flag64, fired)
+        else:
+            r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
+            r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
+            nf = _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64,
+                               fired)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:
             continue
+        # reset, then route: readouts, counters, append to chunk p's list of the due slot
+        hops = 0
         for i in range(nf):
             n = np.int64(fired[c, i])
-            m = (rt[c, n] >> 54) & 3
+            w = rt[c, n]
+            m = (w >> 54) & 3
             if m == 0:
                 v = np.int64(rval[c, n])
             elif m == 1:
@@ -182,25 +244,13 @@ def fast_chunk_tick(p, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, so
             else:
                 v = np.int64(V[c, n])
             V[c, n] = max(v, np.int64(npar[c, 2, n]))
-        # route: readouts, counters, append to chunk p's flat list of the due slot
-        hops = 0
-        chips = 0
-        sx = pos[c, 0]
-        sy = pos[c, 1]
-        scx = pos[c, 2]
-        scy = pos[c, 3]
-        for i in range(nf):
-            n = np.int64(fired[c, i])
-            w = rt[c, n]
             if w & F_OUT:
                 outp[p, outidx[c, n]] += 1
             if do_counts:
                 counts[c, n] += 1
             if w & F_TARGET:
                 tg = w & TG_MASK
-                tc = tg >> ash
-                hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
-                chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
+                hops += hc[c, n]
                 due = t + ((w >> 48) & 15)
                 if due < T:
                     ds = due & 15
@@ -209,85 +259,228 @@ def fast_chunk_tick(p, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, so
                     fn[p, ds] = k + 1
                     sopdue[p, ds] += (w >> 32) & 0xFFFF
         acc[p, C_SPIKES] += nf
-        acc[p, C_HOPS] += hops
-        acc[p, C_CHIPS] += chips
+        acc[p, C_HOPS] += hops & 0xFFFFFFFF
+        acc[p, C_CHIPS] += hops >> 32
         if do_pc:
             pc[0, c] += nf
-            pc[2, c] += hops
+            pc[2, c] += hops & 0xFFFFFFFF
+
+
+# a call passes ~30 arrays, each an atomic reference count: where threads share them
+# (the pool) that costs microseconds per tick, so the serial frame and the pool inline it
+fast_chunk_tick = njit(cache=True)(_renamed(_chunk_tick_py, "fast_chunk_tick"))
+_chunk_tick = njit(inline="always")(_chunk_tick_py)
+
+
+@njit(inline="always")
+def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue, counters):
+    """External inputs due at t (from index ip on) join chunk 0's list of slot t; returns
+    the index of the first input not yet due."""
+    slot = t & 15
+    while ip < in_tick.shape[0] and in_tick[ip] == t:
+        g = (np.int64(in_core[ip]) << ash) | np.int64(in_axon[ip])
+        k = fn[0, slot]
+        flat[0, slot, k] = g
+        fn[0, slot] = k + 1
+        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])]
+        counters[C_INPUTS] += 1
+        ip += 1
+    return ip
+
+
+@njit(inline="always")
+def _tick_counts(t, acc, sopdue, pt, seen):
+    """Per-tick counts of tick t when kept (pt): its spikes (the chunks' running totals less
+    those seen[0] at the last tick) and the SOPs of the spikes that arrived (its slot)."""
+    if pt.shape[0] == 0:
+        return
+    spikes = 0
+    sops = 0
+    for q in range(acc.shape[0]):
+        spikes += acc[q, C_SPIKES]
+        sops += sopdue[q, t & 15]
+    pt[0, t] = spikes - seen[0]
+    pt[1, t] = sops
+    seen[0] = spikes
+
+
+@njit(inline="always")
+def _frame_counts(T, acc, sopdue, counters):
+    """Add the chunks' running totals and the SOPs of the last tick's slot (not yet moved
+    into them) to the frame's counters. SOPs of spikes still in flight at T were never
+    integrated: not counted (as in _kernels)."""
+    for q in range(acc.shape[0]):
+        for i in (C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_COLL):
+            counters[i] += acc[q, i]
+        if T > 0:
+            counters[C_SOPS] += sopdue[q, (T - 1) & 15]
+
+
+@njit(inline="always")
+def _frame_state(bounds, A, V, cap, n_out):
+    """A frame's scratch: the route chunks' delay-slot lists (flat, fn, sopdue), sort
+    scratch (st, srt), collision bits, fired lists and flags, quiet cores, per-chunk counters
+    and readout counts."""
+    C = V.shape[0]
+    N = V.shape[1]
+    P = bounds.shape[0] - 1
+    capmax = 1
+    total = 0
+    widest = 1
+    for q in range(P):
+        capmax = max(capmax, cap[q])
+        total += cap[q]
+        widest = max(widest, bounds[q + 1] - bounds[q])
+    # rows a thread writes are padded by 64 bytes (PAD int64) so that no cache line is
+    # written by two threads (route chunks run on different threads)
+    flat = np.empty((P, SLOTS, capmax), np.int32)
+    fn = np.zeros((P, SLOTS + PAD), np.int64)
+    sopdue = np.zeros((P, SLOTS + PAD), np.int64)
+    st = np.zeros((P, widest + 1 + PAD), np.int64)
+    srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
+    seenb = np.zeros((C, (A + 63) // 64), np.uint64)
+    fired = np.empty((C, N), np.int16)
+    nfired = np.zeros((C, 2 * PAD), np.int32)[:, 0]  # a cache line per core
+    flag64 = np.zeros((P, (N + 7) // 8 + PAD), np.uint64)  # per chunk: a byte per neuron, 1 = fired
+    flag8 = flag64.view(np.uint8)
+    quiet = np.zeros((C, 8 * PAD), np.uint8)[:, 0]
+    acc = np.zeros((P, 6 + PAD), np.int64)
+    outp = np.zeros((P, n_out + PAD), np.int64)
+    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, pos, cap, in_tick, in_core, in_axon,
+                   rt, outidx, hc, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
 
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
-    C = V.shape[0]
-    N = V.shape[1]
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0])
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc)
     P = bounds.shape[0] - 1
-    capmax = 1
-    total = 0
-    for q in range(P):
-        capmax = max(capmax, cap[q])
-        total += cap[q]
-    flat = np.empty((P, SLOTS, capmax), np.int32)
-    fn = np.zeros((P, SLOTS), np.int64)
-    sopdue = np.zeros((P, SLOTS), np.int64)
-    widest = 1
-    for q in range(P):
-        widest = max(widest, bounds[q + 1] - bounds[q])
-    st = np.zeros((P, widest + 1), np.int64)
-    srt = np.empty((P, max(total, 1)), np.int32)
-    seenb = np.zeros((C, (A + 63) // 64), np.uint64)
-    fired = np.empty((C, N), np.int16)
-    nfired = np.zeros(C, np.int32)
-    quiet = np.zeros(C, np.uint8)
-    acc = np.zeros((P, 6), np.int64)
-    outp = np.zeros((P, outputs.shape[0]), np.int64)
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
     nrec = 0
     ip = 0
-    E = in_tick.shape[0]
+    seen = np.zeros(1, np.int64)
     for t in range(T):
         slot = t & 15
-        # external inputs due at t join chunk 0's list of this slot
-        while ip < E and in_tick[ip] == t:
-            g = (np.int64(in_core[ip]) << ash) | np.int64(in_axon[ip])
-            k = fn[0, slot]
-            flat[0, slot, k] = g
-            fn[0, slot] = k + 1
-            sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])]
-            counters[C_INPUTS] += 1
-            ip += 1
+        ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue,
+                         counters)
         for p in prange(P):
             pi = np.int64(p)  # prange may hand out an unsigned index
-            fast_chunk_tick(pi, t, T, slot, bounds, A, ash, V, seenb, quiet, flat, fn, sopdue,
-                            st, srt, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                            outidx, pos, fired, nfired, acc, outp, counts, pc)
-        tick_sops = 0
-        for q in range(P):
-            tick_sops += sopdue[q, slot]
-            sopdue[q, slot] = 0
-            fn[q, slot] = 0
-        close_tick(t, acc, tick_sops, counters, pt)
+            fast_chunk_tick(pi, t, T, slot, bounds, A, ash, V, prog, state, counts, pc)
+        _tick_counts(t, acc, sopdue, pt, seen)
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
-    # SOPs of spikes still in flight at T were never integrated: not counted (as in _kernels)
+    _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     return rec[:nrec].copy()
 
 
 fast_frame_parallel = njit(cache=True, parallel=True)(_renamed(_fast_frame_py,
                                                                 "fast_frame_parallel"))
-fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial"))
+fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial",
+                                                    fast_chunk_tick=_chunk_tick))
+
+
+SPINS_BEFORE_YIELD = 2000  # a waiting thread spins this often, then yields the CPU
+STEAL_AFTER = 512  # then, every 64 spins, looks for chunks that no thread has claimed
+
+
+@njit(inline="always")
+def _claim(claim, t, P, k):
+    """Claim chunk k of tick t: True for the one thread that gets it."""
+    i = t * P + k
+    return atomic_load(claim, i) == 0 and atomic_add(claim, i, 1) == 0
+
+
+@njit(cache=True)
+def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
+                 counters, pt, sync, claim):
+    """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs
+    its home chunk w of each open tick, and a chunk that no thread claimed after a while
+    (its thread is not running) is run by whichever thread looks; the thread finishing a
+    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, the next
+    tick's inputs (from ``sync[1]`` on), then opens the next tick. So one running thread
+    is enough to finish the frame, and chunks stay on their threads (their cores' state in
+    that CPU's cache) when all run."""
+    nsyn = prog[1]
+    flat, fn, sopdue, acc = state[0], state[1], state[2], state[11]
+    P = bounds.shape[0] - 1
+    t = 0
+    while True:
+        spins = 0
+        while atomic_load(sync, 0) < t:
+            spins += 1
+            cpu_relax()
+            if spins > SPINS_BEFORE_YIELD:
+                yield_cpu()
+        t = atomic_load(sync, 0)
+        if t >= T:
+            return
+        k = w
+        spins = 0
+        while k >= 0:
+            if k < P and _claim(claim, t, P, k):
+                _chunk_tick(k, t, T, t & 15, bounds, A, ash, V, prog, state, counts, pc)
+                if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
+                    atomic_store(sync, 8 + (t & 7) * 8, 0)
+                    _tick_counts(t, acc, sopdue, pt, sync[2:3])
+                    if t + 1 < T:
+                        sync[1] = _add_inputs(t + 1, sync[1], A, ash, in_tick, in_core,
+                                              in_axon, nsyn, flat, fn, sopdue, counters)
+                    atomic_store(sync, 0, t + 1)
+                    break
+            # wait for the tick to close; now and then look for unclaimed chunks
+            k = -1
+            while atomic_load(sync, 0) == t:
+                spins += 1
+                cpu_relax()
+                if spins >= STEAL_AFTER and spins % 64 == 0:
+                    for q in range(P):
+                        if atomic_load(claim, t * P + q) == 0:
+                            k = q
+                            break
+                    if k >= 0:
+                        break
+                if spins > SPINS_BEFORE_YIELD:
+                    yield_cpu()
+        t += 1
+
+
+@njit(cache=True, parallel=True)
+def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
+                    rt, outidx, hc, cap, in_tick, in_core, in_axon,
+                    counters, outputs, counts, pc, pt):
+    """``fast_frame_parallel`` without a parallel region per tick: one region for the
+    whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
+    spike record. The same results as the serial kernel: which thread runs a chunk changes
+    nothing, and the tick is closed after all its chunks."""
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0])
+    flat, fn, sopdue, acc, outp = state[0], state[1], state[2], state[11], state[12]
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc)
+    P = bounds.shape[0] - 1
+    # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
+    # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
+    sync = np.zeros(72, np.int64)
+    claim = np.zeros(T * P + 1, np.int64)
+    if T > 0:
+        sync[1] = _add_inputs(0, 0, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn,
+                              sopdue, counters)
+    for w in prange(P):
+        _pool_worker(np.int64(w), T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
+                     in_axon, counters, pt, sync, claim)
+    _frame_counts(T, acc, sopdue, counters)
+    sum_outputs(outp, outputs)
 
 
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, pos, cap, in_tick, in_core, in_axon, in_off,
+                    outidx, hc, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
     [C, N]), one chunk each."""
@@ -300,7 +493,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, pos, cap,
+                                vmax, rt, outidx, hc, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record)
         if pot.shape[0] > 0:

@@ -83,6 +83,19 @@ def _prefetch(typingctx, arr, i, j):
     return sig, codegen
 
 
+@intrinsic
+def _cttz(typingctx, x):
+    """Number of trailing zero bits of the uint64 x (LLVM's cttz; x != 0)."""
+    sig = nbtypes.uint64(nbtypes.uint64)
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.cttz.i64")
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+    return sig, codegen
+
+
 @njit(inline="always")
 def _prefetch_rows(c, slot, P, C, ev, ev_off, evn, axinfo, mrow):
     """Start loading the masked weight rows of the spikes due on core c (the integration of
@@ -449,10 +462,12 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
     return rec[:nrec].copy()
 
 
-def _renamed(func, name):
+def _renamed(func, name, **replace):
     """A copy of ``func`` under another qualified name: numba's on-disk cache is keyed by
-    the name, so a parallel and a serial build of one function must not share it."""
-    copy = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__,
+    the name, so a parallel and a serial build of one function must not share it. Keyword
+    arguments replace globals the copy sees (e.g. an inlined build of a function it calls)."""
+    glob = dict(func.__globals__, **replace) if replace else func.__globals__
+    copy = types.FunctionType(func.__code__, glob, name, func.__defaults__,
                               func.__closure__)
     copy.__qualname__ = name
     return copy

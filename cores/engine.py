@@ -37,6 +37,9 @@ FAST_PATH = True
 # descheduled thread stalls the tick for a whole time slice (many times slower), so
 # by default a frame uses several threads only while the load average leaves them free
 AVOID_BUSY_CPUS = True
+# route chunks of one frame run on several threads (None: one per thread); more chunks
+# than running threads is allowed (a thread runs the chunks no other thread claims)
+CHUNKS_PER_FRAME: int | None = None
 
 
 @dataclass
@@ -265,6 +268,7 @@ class Prepared:
     dense: np.ndarray
     rowid: np.ndarray  # int32 [C, A]: row of mrow of a dense (core, axon) row, else -1
     mrow: np.ndarray  # int8 or int16 [R, N]: masked weight rows crossbar * weight
+    # (fast path: R = C * A + 1, the last row zero)
     npar: np.ndarray  # int16 or int32 [C, 3, N]: leak, threshold, -neg_threshold
     zleak: np.ndarray  # uint8 [C]: the core's neuron pass is a no-op without input once quiet
     sptr: np.ndarray
@@ -280,7 +284,7 @@ class Prepared:
     tmask: np.ndarray
     vdtype: type
     rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
-    pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
+    hc: np.ndarray | None = None  # fast path: int64 [C, N] hops | chip crossings << 32
     ash: int = 8  # fast path: target word = core << ash | axon
 
 
@@ -324,7 +328,10 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
     else:
         wlo, whi = (int(p.weight.min()), int(p.weight.max())) if p.weight.size else (0, 0)
         rdt = np.int8 if -128 <= wlo and whi <= 127 else np.int16
-        mrow = np.empty((int(dense.sum()), N), rdt)
+        # the fast path pads a core's last rows with a zero row after the C * A rows
+        mrow = np.empty((int(dense.sum()) + int(full_rows), N), rdt)
+        if full_rows:
+            mrow[-1] = 0
         K.build_rows(cb, np.ascontiguousarray(p.axon_type), wt, dense, rowid, mrow)
     par = np.stack([p.leak.astype(np.int64), p.threshold.astype(np.int64),
                     -p.neg_threshold.astype(np.int64)], axis=1)
@@ -336,14 +343,11 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = pos = None
+    rt = hc = None
     if full_rows:
         from snn.cores._fastpath import pack_routes
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
-        xy = p.placement(*chip_size).astype(np.int32)
-        cw, ch = chip_size
-        pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
-                                             xy[:, 1] // ch], axis=1).astype(np.int32))
+        hc = np.ascontiguousarray(hops.astype(np.int64) | (chips.astype(np.int64) << 32))
     route = np.zeros((C, N, K.ROUTE_FIELDS), np.int32)
     for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
                    (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
@@ -354,7 +358,7 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, hc, ash)
 
 
 def _any(mask: np.ndarray | None) -> bool:
@@ -590,16 +594,21 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
     args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt,
-            np.ascontiguousarray(p.output_index), prep.pos)
+            np.ascontiguousarray(p.output_index), prep.hc)
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:
         parallel = parallel_single_frame(C)
-        bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel else 1)
+        chunks = CHUNKS_PER_FRAME or numba.get_num_threads()
+        bounds = _chunk_bounds(C, min(C, chunks) if parallel else 1)
         cap = _fast_caps(prep, bounds, it, off)
         kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
+            if parallel and not full:  # one parallel region for the frame (no record)
+                F.fast_frame_pool(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia,
+                                  counters[0], outputs[0], counts[0], pc[0], pt[0])
+                return np.zeros((0, 3), np.int32)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full)
         rec, V, wall = _timed_frame(call, T, v0, counters)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snn.cores import engine
+from snn.cores import _fastpath, engine
 from snn.cores.engine import InputSpikes, run
 from snn.cores.program import CoreProgram
 from snn.cores.random_network import random_test_inputs, random_test_program
@@ -258,7 +258,7 @@ def test_seed_changes_stochastic_runs_only():
 _THREAD_SCRIPT = textwrap.dedent("""
     import hashlib, json, sys
     import numpy as np
-    from snn.cores import engine
+    from snn.cores import _fastpath, engine
     from snn.cores.random_network import random_test_program, random_test_inputs
     engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame,
     engine.AVOID_BUSY_CPUS = False    # even on a busy machine
@@ -296,6 +296,39 @@ def test_identical_results_for_1_and_2_threads():
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert results[0].pop("threads") == 1 and results[1].pop("threads") == 2
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("chunks", [None, 3, 5])
+@pytest.mark.parametrize("record", ["none", "counts"])
+def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, monkeypatch):
+    """The fast path's single-frame pool (one parallel region, chunks claimed by threads,
+    ticks closed by the last chunk's thread) gives the serial result; with more chunks than
+    threads, the chunks nobody claims are run by the threads that look for them."""
+    import numba
+    p = random_test_program(seed, n_cores=6, axons=16, neurons=16, extreme=False)
+    inp = random_test_inputs(seed, p, 50, events=60)
+    kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
+    serial = run(p, 50, inp, **kw)
+    monkeypatch.setattr(engine, "PAR_MIN_CORES", 1)
+    monkeypatch.setattr(engine, "AVOID_BUSY_CPUS", False)
+    monkeypatch.setattr(engine, "CHUNKS_PER_FRAME", chunks)
+    calls = []
+    pool = _fastpath.fast_frame_pool
+    monkeypatch.setattr(_fastpath, "fast_frame_pool",
+                        lambda *a: calls.append(a[1]) or pool(*a))
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        assert engine.prepare(p, inputs=inp).rt is not None  # the fast path
+        pooled = run(p, 50, inp, **kw)
+    finally:
+        numba.set_num_threads(before)
+    assert_same(serial, pooled)
+    assert serial.total("spikes") > 0
+    assert calls, "the single-frame pool did not run"
+    if chunks is not None:
+        assert len(calls[-1]) == chunks + 1  # its bounds: the chunks asked for
 
 
 def test_progress_chunks_give_the_same_result():

@@ -1,0 +1,89 @@
+"""Atomics for numba kernels that share work between threads inside one parallel region.
+
+``atomic_add(a, i, v)`` returns the old ``a[i]``, ``atomic_load(a, i)`` and
+``atomic_store(a, i, v)`` read and write ``a[i]`` (int64 arrays), all sequentially
+consistent: the writes a thread made before an atomic are seen by a thread that reads the
+value it left. A waiting thread calls ``cpu_relax()`` in its spin loop (x86 ``pause``: the
+spinning thread leaves the core's resources to a sibling hardware thread) and, after a
+while, ``yield_cpu()`` (sched_yield) to give the CPU away.
+"""
+
+from __future__ import annotations
+
+import platform
+
+from llvmlite import ir
+from numba import types as nbtypes
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+_SEQ = "seq_cst"
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+def _pointer(context, builder, aryty, ary_value, index):
+    ary = context.make_array(aryty)(context, builder, ary_value)
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [index], wraparound=False)
+
+
+@intrinsic
+def atomic_add(typingctx, arr, i, v):
+    """Add v to arr[i] (int64 1-d) atomically; the old value."""
+    sig = nbtypes.int64(arr, i, v)
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        val = context.cast(builder, args[2], signature.args[2], nbtypes.int64)
+        return builder.atomic_rmw("add", ptr, val, _SEQ)
+    return sig, codegen
+
+
+@intrinsic
+def atomic_load(typingctx, arr, i):
+    """arr[i] (int64 1-d), read atomically."""
+    sig = nbtypes.int64(arr, i)
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        return builder.load_atomic(ptr, _SEQ, 8)
+    return sig, codegen
+
+
+@intrinsic
+def atomic_store(typingctx, arr, i, v):
+    """arr[i] = v (int64 1-d), written atomically."""
+    sig = nbtypes.void(arr, i, v)
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        val = context.cast(builder, args[2], signature.args[2], nbtypes.int64)
+        builder.store_atomic(val, ptr, _SEQ, 8)
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def yield_cpu(typingctx):
+    """sched_yield(): let another thread run while this one waits."""
+    sig = nbtypes.void()
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "sched_yield")
+        builder.call(fn, [])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """A spin-wait hint: x86 ``pause``, nothing elsewhere."""
+    sig = nbtypes.void()
+
+    def codegen(context, builder, signature, args):
+        if _X86:
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        return context.get_dummy_value()
+    return sig, codegen
