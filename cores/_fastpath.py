@@ -7,18 +7,31 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   weight[c, :, axon_type[c, a]]`` (int8 or int16), added to ``V[c]`` as one SIMD loop.
 * A neuron's route is one int64 ``rt[c, n]``: target ``tg = c' << ash | a'`` (bits 0-31),
   synapses of the target row (32-47, the SOPs the spike causes), delay (48-51), has-target
-  (bit 52) and is-readout (bit 53) flags, reset mode (54-55); its spike's mesh hops and chip
-  crossings are ``hc[c, n] = hops | crossings << 32`` (summed as one word).
+  (bit 52) and is-readout (bit 53) flags, reset mode (54-55). Hops and chip crossings come
+  from the cores' mesh positions ``pos[c] = (x, y, chip x, chip y)``, a small table (a
+  per-neuron hop word beside the route word doubled the bytes a spike reads from memory
+  and made 1024 cores 20 % slower).
 * Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
   sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
-  touched. At the start of a tick each chunk counting-sorts the entries of the slot that
-  target its cores (the scratch stays in cache), then runs its cores in order: integrate
-  (the weight row of the spike PREFETCH_AHEAD entries ahead in the sorted list is
-  prefetched, across core boundaries), neuron pass, reset, route.
+  touched. At the start of a tick each chunk frees its lists of the last slot, then
+  counting-sorts the entries of this slot that target its cores (the scratch stays in
+  cache; on the way it marks the axons seen, counting collisions, and prefetches the weight
+  rows of its first PREFETCH_AHEAD entries), then runs its cores in order: the rows beyond a
+  core's last four are added four at a time (one load and store of V per four rows), the
+  last four (the zero row ``mrow[C * A]`` pads them) join the neuron pass, one 32-bit loop
+  of integrate, leak, clamp, floor and threshold test that leaves a byte flag per neuron;
+  the fired list comes from the flags eight at a time (cttz); then reset and route (the
+  rows PREFETCH_AHEAD entries ahead are prefetched across core boundaries).
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
-any number of chunks (threads). One route chunk per thread in a single frame (``prange``
-over chunks inside each tick); batches run frames under ``prange``, one chunk each.
+any number of chunks (threads). Counts are kept per chunk and summed at the end of a frame
+(or per tick, when asked). A single frame on several threads runs in one parallel region
+(``fast_frame_pool``): threads claim route chunks tick by tick through atomics, the thread
+finishing a tick's last chunk closes it and opens the next, and a chunk nobody claims (its
+thread is not running) is run by a waiting thread, so no thread can stall the frame for
+good; rows that threads write are padded to whole cache lines. With a full spike record,
+``prange`` over chunks inside each tick (``fast_frame_parallel``); batches run frames under
+``prange``, one chunk each.
 """
 
 from __future__ import annotations
@@ -169,7 +182,7 @@ def _prefetch_entry(p, e, A, amask, ash, srt, mrow):
 def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc = prog
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos = prog
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
     N = V.shape[1]
     amask = np.int64((1 << ash) - 1)
@@ -192,8 +205,6 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         e0 = st[p, b - 1] if b > 0 else 0
         e1 = st[p, b]
         rbase = np.int64(c) * A
-        for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, A, amask, ash, srt, mrow)
         if e1 > e0:
             for i in range(seenb.shape[1]):
                 seenb[c, i] = 0
@@ -227,16 +238,16 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
             nf = _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64,
                                fired)
+        # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
+        for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
+            _prefetch_entry(p, e, A, amask, ash, srt, mrow)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:
             continue
-        # reset, then route: readouts, counters, append to chunk p's list of the due slot
-        hops = 0
-        for i in range(nf):
+        for i in range(nf):  # reset
             n = np.int64(fired[c, i])
-            w = rt[c, n]
-            m = (w >> 54) & 3
+            m = (rt[c, n] >> 54) & 3
             if m == 0:
                 v = np.int64(rval[c, n])
             elif m == 1:
@@ -244,13 +255,25 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             else:
                 v = np.int64(V[c, n])
             V[c, n] = max(v, np.int64(npar[c, 2, n]))
+        # route: readouts, counters, append to chunk p's list of the due slot
+        hops = 0
+        chips = 0
+        sx = pos[c, 0]
+        sy = pos[c, 1]
+        scx = pos[c, 2]
+        scy = pos[c, 3]
+        for i in range(nf):
+            n = np.int64(fired[c, i])
+            w = rt[c, n]
             if w & F_OUT:
                 outp[p, outidx[c, n]] += 1
             if do_counts:
                 counts[c, n] += 1
             if w & F_TARGET:
                 tg = w & TG_MASK
-                hops += hc[c, n]
+                tc = tg >> ash
+                hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
+                chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
                 due = t + ((w >> 48) & 15)
                 if due < T:
                     ds = due & 15
@@ -259,11 +282,11 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
                     fn[p, ds] = k + 1
                     sopdue[p, ds] += (w >> 32) & 0xFFFF
         acc[p, C_SPIKES] += nf
-        acc[p, C_HOPS] += hops & 0xFFFFFFFF
-        acc[p, C_CHIPS] += hops >> 32
+        acc[p, C_HOPS] += hops
+        acc[p, C_CHIPS] += chips
         if do_pc:
             pc[0, c] += nf
-            pc[2, c] += hops & 0xFFFFFFFF
+            pc[2, c] += hops
 
 
 # a call passes ~30 arrays, each an atomic reference count: where threads share them
@@ -340,17 +363,18 @@ def _frame_state(bounds, A, V, cap, n_out):
     srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
     seenb = np.zeros((C, (A + 63) // 64), np.uint64)
     fired = np.empty((C, N), np.int16)
-    nfired = np.zeros((C, 2 * PAD), np.int32)[:, 0]  # a cache line per core
+    lines = 1 if P > 1 else 0  # on several threads: a cache line per core
+    nfired = np.zeros((C, 1 + lines * (2 * PAD - 1)), np.int32)[:, 0]
     flag64 = np.zeros((P, (N + 7) // 8 + PAD), np.uint64)  # per chunk: a byte per neuron, 1 = fired
     flag8 = flag64.view(np.uint8)
-    quiet = np.zeros((C, 8 * PAD), np.uint8)[:, 0]
+    quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
     return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, hc, cap, in_tick, in_core, in_axon,
+                   rt, outidx, pos, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
 
@@ -359,7 +383,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0])
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc)
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
@@ -388,7 +412,7 @@ fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial
 
 
 SPINS_BEFORE_YIELD = 2000  # a waiting thread spins this often, then yields the CPU
-STEAL_AFTER = 512  # then, every 64 spins, looks for chunks that no thread has claimed
+STEAL_AFTER = 512  # after this many, every 64 spins, it looks for unclaimed chunks
 
 
 @njit(inline="always")
@@ -454,7 +478,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                    rt, outidx, hc, cap, in_tick, in_core, in_axon,
+                    rt, outidx, pos, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
@@ -462,7 +486,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0])
     flat, fn, sopdue, acc, outp = state[0], state[1], state[2], state[11], state[12]
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, hc)
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
     # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
@@ -480,7 +504,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, hc, cap, in_tick, in_core, in_axon, in_off,
+                    outidx, pos, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
     [C, N]), one chunk each."""
@@ -493,7 +517,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, hc, cap,
+                                vmax, rt, outidx, pos, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record)
         if pot.shape[0] > 0:

@@ -284,7 +284,7 @@ class Prepared:
     tmask: np.ndarray
     vdtype: type
     rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
-    hc: np.ndarray | None = None  # fast path: int64 [C, N] hops | chip crossings << 32
+    pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
     ash: int = 8  # fast path: target word = core << ash | axon
 
 
@@ -343,11 +343,14 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = hc = None
+    rt = pos = None
     if full_rows:
         from snn.cores._fastpath import pack_routes
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
-        hc = np.ascontiguousarray(hops.astype(np.int64) | (chips.astype(np.int64) << 32))
+        xy = p.placement(*chip_size).astype(np.int32)
+        cw, ch = chip_size
+        pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
+                                             xy[:, 1] // ch], axis=1).astype(np.int32))
     route = np.zeros((C, N, K.ROUTE_FIELDS), np.int32)
     for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
                    (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
@@ -358,7 +361,7 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, hc, ash)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash)
 
 
 def _any(mask: np.ndarray | None) -> bool:
@@ -594,7 +597,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
     args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt,
-            np.ascontiguousarray(p.output_index), prep.hc)
+            np.ascontiguousarray(p.output_index), prep.pos)
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:
