@@ -27,15 +27,17 @@ BACKENDS = ("numba", "brian2", "reference")
 MASK64 = (1 << 64) - 1
 # a (core, axon) row with more than N / DENSE_DIV synapses is integrated as a dense row
 DENSE_DIV = 16
-# a single frame runs its cores in parallel (prange within each tick) from this many cores
+# a single frame runs its route chunks on several threads from this many cores (below, one
+# tick's work is too small to share: 16 and 64 cores gained nothing on 2 threads here)
 PAR_MIN_CORES = 256
 # the fast path keeps a weight row for every (core, axon): at most this many bytes of rows
 FULL_ROWS_MAX_BYTES = 1 << 30
 # False: deterministic programs run on the general kernels too (tests compare the two)
 FAST_PATH = True
-# a single frame waits for every thread at each tick: on CPUs busy with other work one
-# descheduled thread stalls the tick for a whole time slice (many times slower), so
-# by default a frame uses several threads only while the load average leaves them free
+# a single frame's threads wait for each other at every tick: on CPUs busy with other work
+# a waiting thread spins and a descheduled one delays its chunk (the others take it over
+# after a while; a full spike record still waits a whole time slice), so by default a
+# frame uses several threads only while the load average leaves them free
 AVOID_BUSY_CPUS = True
 # route chunks of one frame run on several threads (None: one per thread); more chunks
 # than running threads is allowed (a thread runs the chunks no other thread claims)
