@@ -3,8 +3,9 @@
 Random recurrent networks (snn.cores.random_network.random_program): 20 Hz mean rate at
 1 ms ticks, 128 active synapses per neuron, targets uniform over all cores, for 16, 256,
 1024 and 4096 cores, 1000 ticks. Each size runs in its own subprocess (clean peak memory):
-build the program, run it once to compile/warm up, then time the run alone with 1 and with
-2 numba threads (single frame: prange over cores within a tick). Brian2 (its fastest target
+build the program, run it once to compile/warm up, then time the run alone with each of
+--threads numba threads (default 1 and 2; a single frame of >= 256 cores runs its route
+chunks on the threads in one parallel region). Brian2 (its fastest target
 that runs here, cpp_standalone by default) runs the same networks up to --brian2-max-cores
 and its spikes are checked against the engine's, spike for spike.
 
