@@ -197,8 +197,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         sopdue[p, prev] = 0
         fn[p, prev] = 0
     acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow)
-    # the weight rows are prefetched PREFETCH_AHEAD entries ahead of the one being added
-    etot = st[p, c1 - c0 - 1] if c1 > c0 else 0
+    etot = st[p, c1 - c0 - 1] if c1 > c0 else 0  # the chunk's entries this tick
     for c in range(c0, c1):
         b = c - c0
         # integrate
