@@ -78,7 +78,7 @@ def _fired_list(c, p, top, flag64, fired):
 
 
 @njit(inline="always")
-def _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired):
+def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired):
     """Integrate rows r0..r3 (the zero row pads), leak, clamp, floor and threshold test of
     core c in one 32-bit loop (the floor is never below the membrane's minimum, so clamping
     below is the floor); fired neurons go to fired[c]; returns their number."""
@@ -88,23 +88,6 @@ def _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fire
     for n in range(N):
         v = np.int32(V[c, n] + np.int32(npar[c, 0, n]) + np.int32(mrow[r0, n])
                      + np.int32(mrow[r1, n]) + np.int32(mrow[r2, n]) + np.int32(mrow[r3, n]))
-        v = np.int32(max(min(v, hi), np.int32(npar[c, 2, n])))
-        V[c, n] = v
-        d = np.int32(v - np.int32(npar[c, 1, n]))
-        flag8[p, n] = np.uint8(d >= 0)
-        top = max(top, d)
-    return _fired_list(c, p, top, flag64, fired)
-
-
-@njit(inline="always")
-def _neuron_pass2(c, p, V, npar, vmax, mrow, r0, r1, flag8, flag64, fired):
-    """``_neuron_pass4`` with two rows."""
-    N = V.shape[1]
-    hi = np.int32(vmax)
-    top = np.int32(-1)
-    for n in range(N):
-        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]) + np.int32(mrow[r0, n])
-                     + np.int32(mrow[r1, n]))
         v = np.int32(max(min(v, hi), np.int32(npar[c, 2, n])))
         V[c, n] = v
         d = np.int32(v - np.int32(npar[c, 1, n]))
@@ -148,7 +131,6 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow):
     for i in range(nc):
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
-    step = max(1, 64 // mrow.itemsize)
     coll = 0
     for q in range(P):
         for e in range(fn[q, slot]):
@@ -160,8 +142,7 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow):
                 st[p, c - c0] = k + 1
                 a = np.int64(g) & amask
                 if k < PREFETCH_AHEAD:
-                    for n in range(0, mrow.shape[1], step):
-                        _prefetch(mrow, c * A + a, n)
+                    _prefetch_row(mrow, c * A + a)
                 bit = np.uint64(1) << np.uint64(a & 63)
                 if seenb[c, a >> 6] & bit:
                     coll += 1
@@ -171,12 +152,17 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow):
 
 
 @njit(inline="always")
+def _prefetch_row(mrow, r):
+    """Start loading weight row r (every cache line of it)."""
+    for n in range(0, mrow.shape[1], max(1, 64 // mrow.itemsize)):
+        _prefetch(mrow, r, n)
+
+
+@njit(inline="always")
 def _prefetch_entry(p, e, A, amask, ash, srt, mrow):
     """Start loading the weight row of chunk p's sorted entry e."""
     g = np.int64(srt[p, e])
-    r = (g >> ash) * A + (g & amask)
-    for n in range(0, mrow.shape[1], max(1, 64 // mrow.itemsize)):
-        _prefetch(mrow, r, n)
+    _prefetch_row(mrow, (g >> ash) * A + (g & amask))
 
 
 def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
@@ -230,13 +216,9 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             e += 4
         r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
         r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
-        if e1 - e <= 2:
-            nf = _neuron_pass2(c, p, V, npar, vmax, mrow, r0, r1, flag8, flag64, fired)
-        else:
-            r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
-            r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
-            nf = _neuron_pass4(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64,
-                               fired)
+        r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
+        r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
+        nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
             _prefetch_entry(p, e, A, amask, ash, srt, mrow)
