@@ -414,7 +414,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
     nsyn = prog[1]
-    flat, fn, sopdue, acc = state[0], state[1], state[2], state[11]
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -466,7 +466,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0])
-    flat, fn, sopdue, acc, outp = state[0], state[1], state[2], state[11], state[12]
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,

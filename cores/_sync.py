@@ -62,28 +62,26 @@ def atomic_store(typingctx, arr, i, v):
     return sig, codegen
 
 
+def _call_no_args(builder, symbol, ret):
+    """Call the argument-less function ``symbol`` (a C function or an LLVM intrinsic)."""
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ret, []), symbol)
+    builder.call(fn, [])
+
+
 @intrinsic
 def yield_cpu(typingctx):
     """sched_yield(): let another thread run while this one waits."""
-    sig = nbtypes.void()
-
     def codegen(context, builder, signature, args):
-        fnty = ir.FunctionType(ir.IntType(32), [])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "sched_yield")
-        builder.call(fn, [])
+        _call_no_args(builder, "sched_yield", ir.IntType(32))
         return context.get_dummy_value()
-    return sig, codegen
+    return nbtypes.void(), codegen
 
 
 @intrinsic
 def cpu_relax(typingctx):
     """A spin-wait hint: x86 ``pause``, nothing elsewhere."""
-    sig = nbtypes.void()
-
     def codegen(context, builder, signature, args):
         if _X86:
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
-            builder.call(fn, [])
+            _call_no_args(builder, "llvm.x86.sse2.pause", ir.VoidType())
         return context.get_dummy_value()
-    return sig, codegen
+    return nbtypes.void(), codegen
