@@ -20,8 +20,9 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   core's last four are added four at a time (one load and store of V per four rows), the
   last four (the zero row ``mrow[C * A]`` pads them) join the neuron pass, one 32-bit loop
   of integrate, leak, clamp, floor and threshold test that leaves a byte flag per neuron;
-  the fired list comes from the flags eight at a time (cttz); then reset and route (the
-  rows PREFETCH_AHEAD entries ahead are prefetched across core boundaries).
+  the fired list comes from the flags 64 at a time (a vector compare to a bit mask, then
+  cttz); then reset and route (the rows PREFETCH_AHEAD entries ahead are prefetched across
+  core boundaries).
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
 any number of chunks (threads). Counts are kept per chunk and summed at the end of a frame
@@ -48,6 +49,7 @@ from snn.cores._kernels import (
     C_SPIKES,
     SLOTS,
     _cttz,
+    _nonzero_mask64,
     _prefetch,
     _renamed,
     record_tick,
@@ -63,22 +65,24 @@ PAD = 8
 
 
 @njit(inline="always")
-def _fired_list(c, p, top, flag64, fired):
+def _fired_list(c, p, top, flag8, fired):
     """The neurons of core c whose flag byte is set (top >= 0: some is) into fired[c], in
-    neuron order; returns their number. Eight flags a word, set bits found with cttz."""
+    neuron order; returns their number. The flags of 64 neurons become one bit mask (a
+    vector compare), its set bits are found with cttz (the flag row is padded by >= 64
+    zero bytes, so the last mask may read past N)."""
     nf = 0
     if top >= 0:
-        for w in range((fired.shape[1] + 7) >> 3):
-            x = flag64[p, w]
+        for g in range(0, fired.shape[1], 64):
+            x = _nonzero_mask64(flag8, p, g)
             while x:
-                fired[c, nf] = (w << 3) + np.int64(_cttz(x) >> np.uint64(3))
+                fired[c, nf] = g + np.int64(_cttz(x))
                 nf += 1
                 x &= x - np.uint64(1)
     return nf
 
 
 @njit(inline="always")
-def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired):
+def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired):
     """Integrate rows r0..r3 (the zero row pads), leak, clamp, floor and threshold test of
     core c in one 32-bit loop (the floor is never below the membrane's minimum, so clamping
     below is the floor); fired neurons go to fired[c]; returns their number."""
@@ -93,7 +97,7 @@ def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired
         d = np.int32(v - np.int32(npar[c, 1, n]))
         flag8[p, n] = np.uint8(d >= 0)
         top = max(top, d)
-    return _fired_list(c, p, top, flag64, fired)
+    return _fired_list(c, p, top, flag8, fired)
 
 
 def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: np.ndarray,
@@ -169,7 +173,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
     mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos = prog
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
     N = V.shape[1]
     amask = np.int64((1 << ash) - 1)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
@@ -218,7 +222,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
         r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
         r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
-        nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, flag64, fired)
+        nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
             _prefetch_entry(p, e, A, amask, ash, srt, mrow)
@@ -227,7 +231,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         if nf == 0:
             continue
         for i in range(nf):  # reset
-            n = np.int64(fired[c, i])
+            n = fired[c, i]  # unsigned: no negative-index wrap code
             m = (rt[c, n] >> 54) & 3
             if m == 0:
                 v = np.int64(rval[c, n])
@@ -244,7 +248,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         scx = pos[c, 2]
         scy = pos[c, 3]
         for i in range(nf):
-            n = np.int64(fired[c, i])
+            n = fired[c, i]  # unsigned: no negative-index wrap code
             w = rt[c, n]
             if w & F_OUT:
                 outp[p, outidx[c, n]] += 1
@@ -343,15 +347,15 @@ def _frame_state(bounds, A, V, cap, n_out):
     st = np.zeros((P, widest + 1 + PAD), np.int64)
     srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
     seenb = np.zeros((C, (A + 63) // 64), np.uint64)
-    fired = np.empty((C, N), np.int16)
+    fired = np.empty((C, N), np.uint16)
     lines = 1 if P > 1 else 0  # on several threads: a cache line per core
     nfired = np.zeros((C, 1 + lines * (2 * PAD - 1)), np.int32)[:, 0]
-    flag64 = np.zeros((P, (N + 7) // 8 + PAD), np.uint64)  # per chunk: a byte per neuron, 1 = fired
-    flag8 = flag64.view(np.uint8)
+    # per chunk: a byte per neuron, 1 = fired; >= 64 zero bytes after the last neuron
+    flag8 = np.zeros((P, (N + 63) // 64 * 64 + 64), np.uint8)
     quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
-    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp)
+    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
@@ -363,7 +367,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0])
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
@@ -414,7 +418,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
     nsyn = prog[1]
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -466,7 +470,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0])
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, flag64, quiet, acc, outp = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,

@@ -96,6 +96,25 @@ def _cttz(typingctx, x):
     return sig, codegen
 
 
+@intrinsic
+def _nonzero_mask64(typingctx, arr, i, j):
+    """Bit k (k < 64) set iff the byte arr[i, j + k] of the uint8 array is nonzero: one
+    vector compare (LLVM lowers the <64 x i1> bitcast to movemask where the CPU has it).
+    The caller makes sure that the 64 bytes lie inside the row."""
+    sig = nbtypes.uint64(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
+                                       wraparound=False)
+        vty = ir.VectorType(ir.IntType(8), 64)
+        vec = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
+        ne = builder.icmp_unsigned("!=", vec, ir.Constant(vty, None))
+        return builder.bitcast(ne, ir.IntType(64))
+    return sig, codegen
+
+
 @njit(inline="always")
 def _prefetch_rows(c, slot, P, C, ev, ev_off, evn, axinfo, mrow):
     """Start loading the masked weight rows of the spikes due on core c (the integration of

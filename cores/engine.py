@@ -34,6 +34,8 @@ PAR_MIN_CORES = 256
 FULL_ROWS_MAX_BYTES = 1 << 30
 # False: deterministic programs run on the general kernels too (tests compare the two)
 FAST_PATH = True
+# False: the fast path keeps every core's membrane in int32 (tests compare the two)
+NARROW_MEMBRANE = True
 # a single frame's threads wait for each other at every tick: on CPUs busy with other work
 # a waiting thread spins and a descheduled one delays its chunk (the others take it over
 # after a while; a full spike record still waits a whole time slice), so by default a
