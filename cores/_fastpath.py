@@ -100,6 +100,80 @@ def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired):
     return _fired_list(c, p, top, flag8, fired)
 
 
+@njit(inline="always")
+def _neuron_pass16(c, p, V16, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb):
+    """``_neuron_pass`` on a narrow core (membrane int16 in V16, twice the lanes a vector):
+    exact because the caller checked that no sum leaves int16 (``_fits_int16``); keeps the
+    range of the core's membrane in vb[c, 1:3]."""
+    N = V16.shape[1]
+    hi = np.int16(min(vmax, 32767))
+    vh = np.int16(-32768)
+    vl = np.int16(32767)
+    anyf = np.uint8(0)
+    for n in range(N):
+        v = np.int16(V16[c, n] + npar[c, 0, n] + mrow[r0, n] + mrow[r1, n] + mrow[r2, n]
+                     + mrow[r3, n])
+        v = max(min(v, hi), np.int16(npar[c, 2, n]))
+        V16[c, n] = v
+        f = np.uint8(v >= npar[c, 1, n])
+        flag8[p, n] = f
+        anyf = max(anyf, f)
+        vh = max(vh, v)
+        vl = min(vl, v)
+    vb[c, 1] = vh
+    vb[c, 2] = vl
+    return _fired_list(c, p, np.int64(anyf) - 1, flag8, fired)
+
+
+@njit(inline="always")
+def _add_rows4(c, V, mrow, r0, r1, r2, r3):
+    """V[c] += rows r0..r3 of mrow (one load and store of V for four rows); V int32, or
+    int16 on a narrow core (the sum is then known to fit)."""
+    for n in range(V.shape[1]):
+        V[c, n] = V[c, n] + (mrow[r0, n] + mrow[r1, n] + mrow[r2, n] + mrow[r3, n])
+
+
+@njit(inline="always")
+def _reset_fired(c, nf, fired, rt, rval, npar, V):
+    """Reset the nf fired neurons of core c (their mode: bits 54-55 of the route word), never
+    below the floor; returns the lowest and highest membrane set."""
+    lo = np.int64(2 ** 62)
+    hi = -lo
+    for i in range(nf):
+        n = fired[c, i]  # unsigned: no negative-index wrap code
+        m = (rt[c, n] >> 54) & 3
+        if m == 0:
+            v = np.int64(rval[c, n])
+        elif m == 1:
+            v = np.int64(V[c, n]) - npar[c, 1, n]
+        else:
+            v = np.int64(V[c, n])
+        v = max(v, np.int64(npar[c, 2, n]))
+        V[c, n] = v
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return lo, hi
+
+
+@njit(inline="always")
+def _fits_int16(c, ne, vb, wb):
+    """Whether narrow core c stays inside int16 this tick: its membrane range (vb[c, 1:3])
+    plus ne rows and the leak at their extremes (wb[c]: the largest and smallest row entry
+    and leak of the core, each counted at least 0 away from zero)."""
+    return (vb[c, 1] + ne * wb[c, 0] + wb[c, 2] <= 32767
+            and vb[c, 2] + ne * wb[c, 1] + wb[c, 3] >= -32768)
+
+
+@njit(inline="always")
+def _narrow_back(V, V16, vb):
+    """The int32 membrane of the frame: narrow cores copy theirs back."""
+    if V16.shape[0] > 0:
+        for c in range(V.shape[0]):
+            if vb[c, 0] == 0:
+                for n in range(V.shape[1]):
+                    V[c, n] = V16[c, n]
+
+
 def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: np.ndarray,
                 output_index: np.ndarray, reset_mode: np.ndarray, ash: int) -> np.ndarray:
     """The int64 route word of every neuron (see the module docstring)."""
@@ -172,9 +246,8 @@ def _prefetch_entry(p, e, A, amask, ash, srt, mrow):
 def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos = prog
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
-    N = V.shape[1]
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb = prog
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
     amask = np.int64((1 << ash) - 1)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     do_counts = counts.shape[0] > 0
@@ -206,6 +279,13 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         if e1 == e0 and quiet[c] and zleak[c]:
             nfired[c] = 0
             continue
+        # a narrow core whose sums could leave int16 this tick turns wide for good
+        narrow = vb[c, 0] == 0
+        if narrow and not _fits_int16(c, e1 - e0, vb, wb):
+            for n in range(V.shape[1]):
+                V[c, n] = V16[c, n]
+            vb[c, 0] = 1
+            narrow = False
         # rows beyond the last four are added four at a time (one load and store of V per
         # four rows); the last four join the neuron pass
         e = e0
@@ -214,15 +294,19 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             r1 = rbase + (np.int64(srt[p, e + 1]) & amask)
             r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
             r3 = rbase + (np.int64(srt[p, e + 3]) & amask)
-            for n in range(N):
-                V[c, n] += (np.int32(mrow[r0, n]) + np.int32(mrow[r1, n])
-                            + np.int32(mrow[r2, n]) + np.int32(mrow[r3, n]))
+            if narrow:
+                _add_rows4(c, V16, mrow, r0, r1, r2, r3)
+            else:
+                _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
         r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
         r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
         r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
         r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
-        nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
+        if narrow:
+            nf = _neuron_pass16(c, p, V16, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb)
+        else:
+            nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
             _prefetch_entry(p, e, A, amask, ash, srt, mrow)
@@ -230,16 +314,12 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         nfired[c] = nf
         if nf == 0:
             continue
-        for i in range(nf):  # reset
-            n = fired[c, i]  # unsigned: no negative-index wrap code
-            m = (rt[c, n] >> 54) & 3
-            if m == 0:
-                v = np.int64(rval[c, n])
-            elif m == 1:
-                v = np.int64(V[c, n]) - npar[c, 1, n]
-            else:
-                v = np.int64(V[c, n])
-            V[c, n] = max(v, np.int64(npar[c, 2, n]))
+        if narrow:
+            lo, hi = _reset_fired(c, nf, fired, rt, rval, npar, V16)
+            vb[c, 1] = max(vb[c, 1], hi)
+            vb[c, 2] = min(vb[c, 2], lo)
+        else:
+            _reset_fired(c, nf, fired, rt, rval, npar, V)
         # route: readouts, counters, append to chunk p's list of the due slot
         hops = 0
         chips = 0
@@ -325,7 +405,7 @@ def _frame_counts(T, acc, sopdue, counters):
 
 
 @njit(inline="always")
-def _frame_state(bounds, A, V, cap, n_out):
+def _frame_state(bounds, A, V, cap, n_out, wb):
     """A frame's scratch: the route chunks' delay-slot lists (flat, fn, sopdue), sort
     scratch (st, srt), collision bits, fired lists and flags, quiet cores, per-chunk counters
     and readout counts."""
@@ -355,20 +435,35 @@ def _frame_state(bounds, A, V, cap, n_out):
     quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
-    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp)
+    # narrow cores (wb given: the program allows it) keep their membrane in V16 while its
+    # range (vb[c, 1:3]) plus a tick's extreme input fits int16; vb[c, 0] = 1: wide (V)
+    narrowable = wb.shape[0] > 0
+    V16 = np.empty((C if narrowable else 0, N), np.int16)
+    vb = np.ones((C, 16), np.int32)  # a cache line per core
+    for c in range(C):
+        if narrowable:
+            lo = V[c].min()
+            hi = V[c].max()
+            if -32768 <= lo and hi <= 32767:
+                for n in range(N):
+                    V16[c, n] = V[c, n]
+                vb[c, 0] = 0
+                vb[c, 1] = hi
+                vb[c, 2] = lo
+    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, pos, cap, in_tick, in_core, in_axon,
+                   rt, outidx, pos, wb, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
 
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0])
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
@@ -387,6 +482,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
+    _narrow_back(V, V16, vb)
     return rec[:nrec].copy()
 
 
@@ -418,7 +514,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
     nsyn = prog[1]
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -463,15 +559,15 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                    rt, outidx, pos, cap, in_tick, in_core, in_axon,
+                    rt, outidx, pos, wb, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0])
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp = state
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
     # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
@@ -485,11 +581,12 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                      in_axon, counters, pt, sync, claim)
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
+    _narrow_back(V, V16, vb)
 
 
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, pos, cap, in_tick, in_core, in_axon, in_off,
+                    outidx, pos, wb, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
     [C, N]), one chunk each."""
@@ -502,7 +599,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, pos, cap,
+                                vmax, rt, outidx, pos, wb, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record)
         if pot.shape[0] > 0:

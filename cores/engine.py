@@ -290,6 +290,9 @@ class Prepared:
     rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
     pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
     ash: int = 8  # fast path: target word = core << ash | axon
+    # fast path: int32 [C, 4] largest and smallest row entry and leak of each core (each at
+    # least 0 away from zero), when cores may keep an int16 membrane; else [0, 4]
+    wbound: np.ndarray | None = None
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -347,10 +350,11 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = pos = None
+    rt = pos = wbound = None
     if full_rows:
         from snn.cores._fastpath import pack_routes
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
+        wbound = _narrow_bounds(p, mrow, npar)
         xy = p.placement(*chip_size).astype(np.int32)
         cw, ch = chip_size
         pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
@@ -365,7 +369,28 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound)
+
+
+def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, npar: np.ndarray) -> np.ndarray:
+    """Per core: the largest and smallest entry of its weight rows and its leak, each at
+    least 0 away from zero (int32 [C, 4]), which let the fast path keep a core's membrane
+    in int16 while its range plus a tick's extreme input fits; [0, 4] where int16 cannot
+    serve: leak, threshold or floor beyond int16 (npar int32), or a reset value beyond it."""
+    reset_to = p.reset_value[p.reset_mode == 0]
+    if npar.dtype != np.int16 or (reset_to.size and (reset_to.min() < -32768
+                                                     or reset_to.max() > 32767)):
+        return np.zeros((0, 4), np.int32)
+    C, A, N = p.n_cores, p.n_axons, p.n_neurons
+    rows = mrow[:C * A].reshape(C, A * N)
+    wb = np.zeros((C, 4), np.int32)
+    if rows.size:
+        wb[:, 0] = np.maximum(rows.max(axis=1), 0)
+        wb[:, 1] = np.minimum(rows.min(axis=1), 0)
+    if p.leak.size:
+        wb[:, 2] = np.maximum(p.leak.max(axis=1), 0)
+        wb[:, 3] = np.minimum(p.leak.min(axis=1), 0)
+    return wb
 
 
 def _any(mask: np.ndarray | None) -> bool:
@@ -600,8 +625,8 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     it, ic, ia, off = inp
     nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
     args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
-            V_MAX, prep.rt,
-            np.ascontiguousarray(p.output_index), prep.pos)
+            V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
+            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0])
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:

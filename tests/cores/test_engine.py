@@ -353,3 +353,91 @@ def test_v_initial_is_the_membrane_at_the_start_of_every_frame(fast, monkeypatch
     r = engine.run(p.validate(), 5, inp, return_potential=True)
     np.testing.assert_array_equal(r.outputs, [[1, 2, 0], [1, 2, 0]])
     np.testing.assert_array_equal(r.potential[:, 0, :3], [[0, 5, -3], [0, 5, -3]])
+
+
+# -- int16 membrane of the fast path ----------------------------------------------------------
+
+def _narrowable(seed: int, cores: int, axons: int, neurons: int, density: float,
+                climbers: float) -> CoreProgram:
+    """A random program whose leak, threshold, floor and reset values fit int16 (the fast
+    path may keep its membranes in int16); a share of neurons never reset and leak upwards
+    hard, so that their membrane leaves int16 and their cores must turn wide."""
+    p = random_test_program(seed, cores, axons, neurons, density, extreme=False)
+    rng = np.random.default_rng(seed)
+    p.neg_threshold[:] = rng.choice([0, 1, 50, 500, 30000], p.neg_threshold.shape)
+    p.reset_value[:] = np.clip(p.reset_value, -32768, 32767)
+    climb = rng.random(p.leak.shape) < climbers
+    p.reset_mode[climb] = 2
+    p.threshold[climb] = rng.integers(20000, 32768, climb.sum())
+    p.leak[climb] = rng.integers(500, 20000, climb.sum())
+    return p
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**31 - 1), cores=st.integers(1, 5), axons=st.sampled_from([4, 8, 20]),
+       neurons=st.sampled_from([4, 8, 16, 70]), density=st.floats(0.05, 1.0),
+       climbers=st.sampled_from([0.0, 0.05, 0.3]), ticks=st.integers(0, 60),
+       frames=st.integers(1, 3), record=st.sampled_from(["full", "counts", "none"]))
+def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, density, climbers,
+                                              ticks, frames, record):
+    """Cores that keep their membrane in int16 (and turn to int32 when a tick's input could
+    leave int16) give exactly what the int32 fast path and the general kernels give."""
+    p = _narrowable(seed, cores, axons, neurons, density, climbers)
+    inp = random_test_inputs(seed, p, max(ticks, 1), n_frames=frames)
+    kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
+    prep = engine.prepare(p, inputs=inp)
+    assert prep.rt is not None and prep.wbound.shape == (cores, 4)  # int16 may serve
+    narrow = engine.run_prepared(prep, ticks, inp, **kw)
+    try:
+        engine.NARROW_MEMBRANE = False
+        assert_same(narrow, engine.run_prepared(prep, ticks, inp, **kw))
+        engine.FAST_PATH = False
+        general = engine.prepare(p, inputs=inp)
+    finally:
+        engine.NARROW_MEMBRANE = engine.FAST_PATH = True
+    assert_same(narrow, engine.run_prepared(general, ticks, inp, **kw))
+
+
+def test_a_membrane_leaving_int16_turns_its_core_wide():
+    """A neuron that never resets climbs by its leak past int16 to the 20-bit ceiling; its
+    neighbours on the core, and the other core, keep counting right."""
+    p = CoreProgram.empty(2, SMALL)
+    p.threshold[:] = 32767
+    p.reset_mode[0, 0] = 2  # fires from tick 10 on, never resets
+    p.leak[0, 0] = 3000  # 3000 a tick: leaves int16 at tick 10, saturates at tick 174
+    p.leak[0, 1] = -7
+    p.neg_threshold[0, 1] = 100
+    p.leak[1, :] = 1
+    prep = engine.prepare(p)
+    assert prep.wbound.shape == (2, 4)
+    for ticks in (5, 11, 200):
+        r = run(p, ticks, return_potential=True)
+        v = r.potential[0]
+        assert v[0, 0] == min(3000 * ticks, 2**19 - 1)
+        assert v[0, 1] == max(-7 * ticks, -100)
+        assert (v[1] == ticks).all()
+        assert_same(r, run(p, ticks, return_potential=True, backend="reference"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_int16_cores_on_several_threads_equal_one_thread(seed, monkeypatch):
+    """The single-frame pool keeps narrow cores narrow (and turns them wide) as the serial
+    kernel does."""
+    import numba
+    p = _narrowable(seed, 6, 16, 16, 0.5, 0.1)
+    inp = random_test_inputs(seed, p, 80, events=60)
+    kw = dict(record="counts", per_core=True, per_tick=True, return_potential=True)
+    assert engine.prepare(p, inputs=inp).wbound.shape == (6, 4)
+    serial = run(p, 80, inp, **kw)
+    monkeypatch.setattr(engine, "PAR_MIN_CORES", 1)
+    monkeypatch.setattr(engine, "AVOID_BUSY_CPUS", False)
+    monkeypatch.setattr(engine, "CHUNKS_PER_FRAME", 3)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        pooled = run(p, 80, inp, **kw)
+    finally:
+        numba.set_num_threads(before)
+    assert_same(serial, pooled)
+    monkeypatch.setattr(engine, "NARROW_MEMBRANE", False)
+    assert_same(serial, run(p, 80, inp, **kw))
