@@ -2,13 +2,17 @@
 
 Wall time on a shared machine moves by 10-30 % between runs; the number of instructions
 a tick executes does not. For each size, a subprocess builds TrueNorth's benchmark network
-(as engine_speed.py), runs it once natively (numba compiles and caches the kernel), then
-runs --ticks ticks of one frame on one thread under ``valgrind --tool=callgrind
---dump-instr=yes``; the instructions counted inside the single-frame kernel's machine code
-(``fast_frame_serial`` with everything it inlines: the whole tick) are divided by the
-ticks, spikes and SOPs. Instructions are not time (cache misses and mispredicted branches
-cost cycles, not instructions), but at 16 cores, where a tick's data stays in cache, they
-are what the tick's time follows; use the numbers to compare versions of the kernels.
+(as engine_speed.py) and runs --ticks ticks of one frame on one thread under ``valgrind
+--tool=callgrind --dump-instr=yes``; the instructions counted inside the single-frame
+kernel's machine code (``fast_frame_serial`` with everything it inlines: the whole tick)
+are divided by the ticks, spikes and SOPs. The kernel is compiled natively first, for
+this CPU named explicitly (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES), so that the run under
+valgrind (which reports another CPU) loads the same machine code from numba's cache
+instead of compiling for tens of minutes: the code counted is the code that runs here.
+(A CPU with instructions valgrind cannot run, e.g. AVX-512, needs NUMBA_CPU_NAME=haswell.)
+Instructions are not time (cache misses and mispredicted branches cost cycles, not
+instructions), but at 16 cores, where a tick's data stays in cache, they are what the
+tick's time follows; use the numbers to compare versions of the kernels.
 
     python benchmarks/engine_instructions.py [--cores 16 256] [--ticks 20000 1000]
         [--out benchmarks/results]
@@ -82,17 +86,21 @@ def callgrind_costs(path: Path, lo: int, hi: int) -> int:
 
 
 def count_size(cores: int, ticks: int, seed: int, timeout: float) -> dict:
-    """One size: a native warm-up run, then the counted run under callgrind."""
-    cfg = json.dumps(dict(cores=cores, ticks=2, seed=seed))
-    subprocess.run([sys.executable, "-c", CHILD, cfg], check=True, capture_output=True,
-                   timeout=timeout)
+    """One size: compiled by a native run, then counted under callgrind."""
+    import llvmlite.binding as llvm
+    env = dict(os.environ)
+    env.setdefault("NUMBA_CPU_NAME", llvm.get_host_cpu_name())
+    env.setdefault("NUMBA_CPU_FEATURES", llvm.get_host_cpu_features().flatten())
+    subprocess.run([sys.executable, "-c", CHILD, json.dumps(dict(cores=cores, ticks=2,
+                                                                 seed=seed))],
+                   check=True, capture_output=True, timeout=timeout, env=env)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         cfg = json.dumps(dict(cores=cores, ticks=ticks, seed=seed))
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--dump-instr=yes",
              f"--callgrind-out-file={out}", sys.executable, "-c", CHILD, cfg],
-            capture_output=True, text=True, timeout=timeout)
+            capture_output=True, text=True, timeout=timeout, env=env)
         found = re.search(r"^RESULT (.*)$", proc.stdout, re.M)
         if proc.returncode != 0 or not found:
             raise RuntimeError(f"{cores} cores: the run under valgrind failed "
