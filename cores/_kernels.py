@@ -63,16 +63,21 @@ def _step(h, x):
     return z ^ (z >> S31)
 
 
+def _item_pointer(context, builder, signature, args):
+    """LLVM pointer to arr[i, j] of an intrinsic called as (arr, i, j)."""
+    aryty = signature.args[0]
+    ary = context.make_array(aryty)(context, builder, args[0])
+    return cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
+                                    wraparound=False)
+
+
 @intrinsic
 def _prefetch(typingctx, arr, i, j):
     """Hint the CPU to load the cache line of arr[i, j] (LLVM's prefetch: read, keep)."""
     sig = nbtypes.void(arr, i, j)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
-                                       wraparound=False)
+        ptr = _item_pointer(context, builder, signature, args)
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
@@ -104,10 +109,7 @@ def _nonzero_mask64(typingctx, arr, i, j):
     sig = nbtypes.uint64(arr, i, j)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
-        ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
-                                       wraparound=False)
+        ptr = _item_pointer(context, builder, signature, args)
         vty = ir.VectorType(ir.IntType(8), 64)
         vec = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
         ne = builder.icmp_unsigned("!=", vec, ir.Constant(vty, None))
