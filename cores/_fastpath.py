@@ -23,6 +23,12 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   the fired list comes from the flags 64 at a time (a vector compare to a bit mask, then
   cttz); then reset and route (the rows PREFETCH_AHEAD entries ahead are prefetched across
   core boundaries).
+* Narrow cores: where the program's leaks, thresholds, floors and reset values fit int16
+  (``wb``: per core the extreme row entry and leak), a core keeps its membrane in ``V16``
+  and runs the row adds and the pass in int16 (16 lanes a vector) while its membrane range
+  (``vb``) plus the tick's extreme input fits int16 (``_fits_int16``); otherwise it copies
+  its membrane to ``V`` and stays int32 for the frame. Sums that never leave int16 are the
+  same in int16 and int32, so the result does not change.
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
 any number of chunks (threads). Counts are kept per chunk and summed at the end of a frame
