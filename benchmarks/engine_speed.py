@@ -78,14 +78,16 @@ out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  
 # profile: the same network with thresholds out of reach (no spike): the per-tick neuron
 # pass (leak, clamp, threshold test, floor) alone, 1 thread
 numba.set_num_threads(1)
-thr = prep.npar[:, 1]                              # the kernels' thresholds (int16 or int32)
-saved = thr.copy()
-thr[:] = np.iinfo(thr.dtype).max                   # (the run reports any spike it still has)
+thrs = [a[:, 1] for a in (prep.npar, prep.npar16) if a is not None and len(a)]
+saved = [thr.copy() for thr in thrs]               # the kernels' thresholds (int32, int16)
+for thr in thrs:
+    thr[:] = np.iinfo(thr.dtype).max               # (the run reports any spike it still has)
 c0 = time.process_time()
 silent = engine.run_prepared(prep, T)
 out["neuron_pass"] = dict(wall_s=silent.wall_s, cpu_s=time.process_time() - c0,
                           spikes=silent.total("spikes"))
-thr[:] = saved
+for thr, old in zip(thrs, saved):
+    thr[:] = old
 # the general kernels (stochastic-capable, per-destination ring lists) on the same network
 if cfg["general"]:
     numba.set_num_threads(1)

@@ -257,7 +257,7 @@ def _prefetch_entry(p, e, A, amask, ash, srt, mrow, step):
 def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb = prog
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
     amask = np.int64((1 << ash) - 1)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
@@ -317,7 +317,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
         r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
         if narrow:
-            nf = _neuron_pass16(c, p, V16, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb)
+            nf = _neuron_pass16(c, p, V16, npar16, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb)
         else:
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
@@ -467,7 +467,7 @@ def _frame_state(bounds, A, V, cap, n_out, wb):
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, pos, wb, cap, in_tick, in_core, in_axon,
+                   rt, outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
 
@@ -476,7 +476,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb)
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
@@ -572,7 +572,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                    rt, outidx, pos, wb, cap, in_tick, in_core, in_axon,
+                    rt, outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
@@ -580,7 +580,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb)
+    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
     # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
@@ -599,7 +599,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, pos, wb, cap, in_tick, in_core, in_axon, in_off,
+                    outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
     [C, N]), one chunk each."""
@@ -612,7 +612,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, pos, wb, cap,
+                                vmax, rt, outidx, pos, wb, npar16, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record)
         if pot.shape[0] > 0:

@@ -273,7 +273,7 @@ class Prepared:
     rowid: np.ndarray  # int32 [C, A]: row of mrow of a dense (core, axon) row, else -1
     mrow: np.ndarray  # int8 or int16 [R, N]: masked weight rows crossbar * weight
     # (fast path: R = C * A + 1, the last row zero)
-    npar: np.ndarray  # int16 or int32 [C, 3, N]: leak, threshold, -neg_threshold
+    npar: np.ndarray  # int32 [C, 3, N]: leak, threshold, -neg_threshold
     zleak: np.ndarray  # uint8 [C]: the core's neuron pass is a no-op without input once quiet
     sptr: np.ndarray
     sidx: np.ndarray
@@ -293,6 +293,7 @@ class Prepared:
     # fast path: int32 [C, 4] largest and smallest row entry and leak of each core (each at
     # least 0 away from zero), when cores may keep an int16 membrane; else [0, 4]
     wbound: np.ndarray | None = None
+    npar16: np.ndarray | None = None  # fast path: npar as int16 where wbound has rows, else empty
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -342,19 +343,22 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         K.build_rows(cb, np.ascontiguousarray(p.axon_type), wt, dense, rowid, mrow)
     par = np.stack([p.leak.astype(np.int64), p.threshold.astype(np.int64),
                     -p.neg_threshold.astype(np.int64)], axis=1)
-    pdt = np.int16 if par.size and -32768 <= par.min() and par.max() <= 32767 else np.int32
-    npar = np.ascontiguousarray(par.astype(pdt))
+    # int32 for every kernel (one compiled variant fewer than int16 or int32 would need);
+    # the fast path's narrow cores read an int16 copy (npar16, where the values fit)
+    npar = np.ascontiguousarray(par.astype(np.int32))
     zleak = ((p.leak == 0).all(axis=1) & (sl.shape[0] == 0) & (tm.shape[0] == 0)).astype(
         np.uint8)
     neuron = tuple(np.ascontiguousarray(x) for x in (
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = pos = wbound = None
+    rt = pos = wbound = npar16 = None
     if full_rows:
         from snn.cores._fastpath import pack_routes
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
-        wbound = _narrow_bounds(p, mrow, npar)
+        wbound = _narrow_bounds(p, mrow, par)
+        npar16 = np.ascontiguousarray(par.astype(np.int16) if len(wbound)
+                                      else np.zeros((0, 3, N), np.int16))
         xy = p.placement(*chip_size).astype(np.int32)
         cw, ch = chip_size
         pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
@@ -369,17 +373,17 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound, npar16)
 
 
-def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, npar: np.ndarray) -> np.ndarray:
+def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray) -> np.ndarray:
     """Per core: the largest and smallest entry of its weight rows and its leak, each at
     least 0 away from zero (int32 [C, 4]), which let the fast path keep a core's membrane
     in int16 while its range plus a tick's extreme input fits; [0, 4] where int16 cannot
-    serve: leak, threshold or floor beyond int16 (npar int32), or a reset value beyond it."""
+    serve: leak, threshold or floor (par [C, 3, N]) or a reset value beyond int16."""
     reset_to = p.reset_value[p.reset_mode == 0]
-    if npar.dtype != np.int16 or (reset_to.size and (reset_to.min() < -32768
-                                                     or reset_to.max() > 32767)):
+    if ((par.size and (par.min() < -32768 or par.max() > 32767))
+            or (reset_to.size and (reset_to.min() < -32768 or reset_to.max() > 32767))):
         return np.zeros((0, 4), np.int32)
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
     rows = mrow[:C * A].reshape(C, A * N)
@@ -626,7 +630,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
     args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
-            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0])
+            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0], prep.npar16)
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:
