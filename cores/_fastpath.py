@@ -7,10 +7,11 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   weight[c, :, axon_type[c, a]]`` (int8 or int16), added to ``V[c]`` as one SIMD loop.
 * A neuron's route is one int64 ``rt[c, n]``: target ``tg = c' << ash | a'`` (bits 0-31),
   synapses of the target row (32-47, the SOPs the spike causes), delay (48-51), has-target
-  (bit 52) and is-readout (bit 53) flags, reset mode (54-55). Hops and chip crossings come
-  from the cores' mesh positions ``pos[c] = (x, y, chip x, chip y)``, a small table (a
-  per-neuron hop word beside the route word doubled the bytes a spike reads from memory
-  and made 1024 cores 20 % slower).
+  (bit 52) and is-readout (bit 53) flags, reset mode (54-55), and the spike's mesh hops
+  (56-62) where it stays on its chip and takes at most 127 hops (every route inside one
+  64 x 64 chip); otherwise bit 63 is set and hops and chip crossings come from the cores'
+  mesh positions ``pos[c] = (x, y, chip x, chip y)`` (a per-neuron hop word beside the
+  route word doubled the bytes a spike reads from memory and made 1024 cores 20 % slower).
 * Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
   sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
   touched. At the start of a tick each chunk frees its lists of the last slot, then
@@ -66,6 +67,7 @@ from snn.cores._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yi
 TG_MASK = np.int64(0xFFFFFFFF)
 F_TARGET = np.int64(1) << np.int64(52)
 F_OUT = np.int64(1) << np.int64(53)
+NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
 PREFETCH_AHEAD = 16
 PAD = 8
 
@@ -181,9 +183,11 @@ def _narrow_back(V, V16, vb):
 
 
 def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: np.ndarray,
-                output_index: np.ndarray, reset_mode: np.ndarray, ash: int) -> np.ndarray:
+                output_index: np.ndarray, reset_mode: np.ndarray, hops: np.ndarray,
+                chips: np.ndarray, ash: int) -> np.ndarray:
     """The int64 route word of every neuron (see the module docstring)."""
     has = tcore >= 0
+    near = has & (chips == 0) & (hops <= NEAR_HOPS_MAX)
     tc = np.where(has, tcore, 0).astype(np.int64)
     ta = np.where(has, taxon, 0).astype(np.int64)
     syn = np.where(has, nsyn[tc, ta], 0).astype(np.int64)
@@ -193,6 +197,8 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
     rt |= has.astype(np.int64) << 52
     rt |= (output_index >= 0).astype(np.int64) << 53
     rt |= (reset_mode.astype(np.int64) & 3) << 54
+    rt |= np.where(near, hops, 0).astype(np.int64) << 56
+    rt[has & ~near] |= np.int64(-(2 ** 63))  # bit 63: hops from the position table
     return np.ascontiguousarray(rt)
 
 
@@ -201,8 +207,9 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
     afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first).
     On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
-    and the axons seen are marked in seenb (cleared by the caller); returns the collisions
-    (entries on an axon that already had one this tick)."""
+    and the axons seen are marked in seenb (cleared by the caller; no rows: no axon can have
+    two spikes in a tick, nothing to mark); returns the collisions (entries on an axon that
+    already had one this tick)."""
     P = fn.shape[0]
     nc = c1 - c0
     for i in range(nc + 1):
@@ -216,6 +223,7 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
     coll = 0
+    mark = seenb.shape[0] > 0
     for q in range(P):
         for e in range(fn[q, slot]):
             g = flat[q, slot, e]
@@ -227,10 +235,11 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
                 a = np.int64(g) & amask
                 if k < PREFETCH_AHEAD:
                     _prefetch_row(mrow, c * A + a, pstep)
-                bit = np.uint64(1) << np.uint64(a & 63)
-                if seenb[c, a >> 6] & bit:
-                    coll += 1
-                seenb[c, a >> 6] |= bit
+                if mark:
+                    bit = np.uint64(1) << np.uint64(a & 63)
+                    if seenb[c, a >> 6] & bit:
+                        coll += 1
+                    seenb[c, a >> 6] |= bit
     # st[p, i] is now the end of core c0 + i's entries
     return coll
 
@@ -281,8 +290,9 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         e1 = st[p, b]
         rbase = np.int64(c) * A
         if e1 > e0:
-            for i in range(seenb.shape[1]):
-                seenb[c, i] = 0
+            if seenb.shape[0] > 0:
+                for i in range(seenb.shape[1]):
+                    seenb[c, i] = 0
             if do_pc:
                 sops = 0
                 for e in range(e0, e1):
@@ -349,16 +359,19 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
                 counts[c, n] += 1
             if w & F_TARGET:
                 tg = w & TG_MASK
-                tc = tg >> ash
-                hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
-                chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
-                due = t + ((w >> 48) & 15)
-                if due < T:
-                    ds = due & 15
-                    k = fn[p, ds]
-                    flat[p, ds, k] = tg
-                    fn[p, ds] = k + 1
-                    sopdue[p, ds] += (w >> 32) & 0xFFFF
+                if w >= 0:  # on its chip, <= 127 hops: in the word
+                    hops += w >> 56
+                else:
+                    tc = tg >> ash
+                    hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
+                    chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
+                # a spike due at T or later lands in a slot no tick before T reads (its
+                # delay is < 16): neither integrated nor counted, like a dropped one
+                ds = (t + ((w >> 48) & 15)) & 15
+                k = fn[p, ds]
+                flat[p, ds, k] = tg
+                fn[p, ds] = k + 1
+                sopdue[p, ds] += (w >> 32) & 0xFFFF
         acc[p, C_SPIKES] += nf
         acc[p, C_HOPS] += hops
         acc[p, C_CHIPS] += chips
@@ -418,7 +431,7 @@ def _frame_counts(T, acc, sopdue, counters):
 
 
 @njit(inline="always")
-def _frame_state(bounds, A, V, cap, n_out, wb):
+def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
     """A frame's scratch: the route chunks' delay-slot lists (flat, fn, sopdue), sort
     scratch (st, srt), collision bits, fired lists and flags, quiet cores, per-chunk counters
     and readout counts."""
@@ -439,7 +452,8 @@ def _frame_state(bounds, A, V, cap, n_out, wb):
     sopdue = np.zeros((P, SLOTS + PAD), np.int64)
     st = np.zeros((P, widest + 1 + PAD), np.int64)
     srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
-    seenb = np.zeros((C, (A + 63) // 64), np.uint64)
+    # axons seen this tick (collisions), where two spikes can meet on an axon
+    seenb = np.zeros((C if may_collide else 0, (A + 63) // 64), np.uint64)
     fired = np.empty((C, N), np.uint16)
     lines = 1 if P > 1 else 0  # on several threads: a cache line per core
     nfired = np.zeros((C, 1 + lines * (2 * PAD - 1)), np.int32)[:, 0]
@@ -467,14 +481,14 @@ def _frame_state(bounds, A, V, cap, n_out, wb):
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon,
+                   rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
 
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
@@ -572,13 +586,13 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                    rt, outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon,
+                    rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
@@ -599,7 +613,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, pos, wb, npar16, cap, in_tick, in_core, in_axon, in_off,
+                    outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
     [C, N]), one chunk each."""
@@ -612,7 +626,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, pos, wb, npar16, cap,
+                                vmax, rt, outidx, pos, wb, npar16, may_collide, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record)
         if pot.shape[0] > 0:

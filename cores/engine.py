@@ -294,6 +294,7 @@ class Prepared:
     # least 0 away from zero), when cores may keep an int16 membrane; else [0, 4]
     wbound: np.ndarray | None = None
     npar16: np.ndarray | None = None  # fast path: npar as int16 where wbound has rows, else empty
+    axon_sources: np.ndarray | None = None  # fast path: uint8 [C * A] source neurons, at most 2
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -352,13 +353,17 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = pos = wbound = npar16 = None
+    rt = pos = wbound = npar16 = axon_sources = None
     if full_rows:
         from snn.cores._fastpath import pack_routes
-        rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, ash)
+        rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
+                         chips, ash)
         wbound = _narrow_bounds(p, mrow, par)
         npar16 = np.ascontiguousarray(par.astype(np.int16) if len(wbound)
                                       else np.zeros((0, 3, N), np.int16))
+        has = tcore >= 0
+        axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
+                                              minlength=C * A), 2).astype(np.uint8)
         xy = p.placement(*chip_size).astype(np.int32)
         cw, ch = chip_size
         pos = np.ascontiguousarray(np.stack([xy[:, 0], xy[:, 1], xy[:, 0] // cw,
@@ -373,7 +378,8 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     sidx, wt, tcore, taxon,
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound, npar16)
+                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound, npar16,
+                    axon_sources)
 
 
 def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray) -> np.ndarray:
@@ -612,6 +618,26 @@ def _fast_caps(prep: Prepared, bounds: np.ndarray, it: np.ndarray, off: np.ndarr
     return np.maximum(cap, 1)
 
 
+def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
+                 off: np.ndarray) -> bool:
+    """Whether two spikes can reach one axon in one tick (a collision): an axon with two
+    source neurons, an input on an axon a neuron targets, or two inputs of a frame on one
+    axon in one tick. A neuron fires at most once a tick after a fixed delay, so an axon
+    with one source neuron and no input never has two. Where none can, the fast path does
+    not mark the axons its spikes reach."""
+    src = prep.axon_sources
+    if bool((src > 1).any()):
+        return True
+    if not len(it):
+        return False
+    key = ic.astype(np.int64) * prep.program.n_axons + ia
+    if bool(src[key].any()):
+        return True
+    frame = np.repeat(np.arange(len(off) - 1, dtype=np.int64), np.diff(off))
+    when = (frame * (int(it.max()) + 1) + it) * len(src) + key
+    return len(np.unique(when)) < len(when)
+
+
 def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarray,
               counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray,
               pt: np.ndarray, full: int, return_potential: bool
@@ -630,7 +656,8 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
     args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
-            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0], prep.npar16)
+            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0], prep.npar16,
+            _may_collide(prep, it, ic, ia, off))
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     if B == 1:
