@@ -441,3 +441,72 @@ def test_int16_cores_on_several_threads_equal_one_thread(seed, monkeypatch):
     assert_same(serial, pooled)
     monkeypatch.setattr(engine, "NARROW_MEMBRANE", False)
     assert_same(serial, run(p, 80, inp, **kw))
+
+
+# -- collision-free programs and route words ---------------------------------------------------
+
+def _general(p: CoreProgram, inp: InputSpikes | None = None) -> engine.Prepared:
+    engine.FAST_PATH = False
+    try:
+        return engine.prepare(p, inputs=inp)
+    finally:
+        engine.FAST_PATH = True
+
+
+def test_collisions_are_possible_only_with_two_sources_or_inputs():
+    """The fast path skips marking axons only where no two spikes can meet on one."""
+    from snn.cores.random_network import random_program
+    p = random_program(3, synapses=4, spec=CoreSpec(name="t", axons=8, neurons=4), seed=1)
+    prep = engine.prepare(p)
+
+    def may(frames: list[tuple[list[int], list[int], list[int]]]) -> bool:
+        inp = InputSpikes.from_frames([tuple(np.array(x) for x in f) for f in frames])
+        return engine._may_collide(prep, *engine._sorted_inputs(inp, 10))
+
+    assert not may([([], [], [])])
+    free = [a for a in range(8) if not ((p.target_core == 0) & (p.target_axon == a)).any()]
+    taken = int(p.target_axon[p.target_core == 0][0])
+    assert free  # an untargeted axon: an input there meets no neuron's spike
+    assert not may([([1, 2], [0, 0], [free[0], free[0]])])
+    assert may([([1, 1], [0, 0], [free[0], free[0]])])          # two inputs in one tick
+    assert not may([([1], [0], [free[0]]), ([1], [0], [free[0]])])  # different frames
+    assert may([([3], [0], [taken])])                           # input on a neuron's axon
+    p.target_core[0, :2], p.target_axon[0, :2] = 1, 5           # two sources on one axon
+    none = engine._sorted_inputs(InputSpikes.empty(), 10)
+    assert engine._may_collide(engine.prepare(p), *none) is True
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_collision_free_program_equals_general_kernels(seed):
+    """A one-to-one network (no axon marks on the fast path) with and without colliding
+    inputs: the same spikes and counters, collisions included, as the general kernels."""
+    from snn.cores.random_network import random_program
+    spec = CoreSpec(name="t", axons=16, neurons=16)
+    p = random_program(4, rate_hz=100, synapses=8, seed=seed, spec=spec)
+    kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
+    free = engine.prepare(p)
+    assert not engine._may_collide(free, *engine._sorted_inputs(InputSpikes.empty(), 60))
+    assert_same(engine.run_prepared(free, 60, **kw), engine.run_prepared(_general(p), 60, **kw))
+    inp = random_test_inputs(seed, p, 60, n_frames=2, events=80)
+    r = engine.run_prepared(engine.prepare(p, inputs=inp), 60, inp, **kw)
+    assert r.total("axon_collisions") > 0
+    assert_same(r, engine.run_prepared(_general(p, inp), 60, inp, **kw))
+
+
+def test_routes_off_chip_or_beyond_127_hops_count_from_positions():
+    """Hops of on-chip routes up to 127 come from the route word, the rest from the mesh
+    positions: both equal hop_counts and the general kernels."""
+    p = _prog(3)
+    p.leak[0, :3] = 1
+    p.target_core[0, :3] = [1, 2, 0]
+    p.core_xy = np.array([[0, 0], [127, 0], [100, 28]], np.int32)   # 127 and 128 hops
+    for chips in [(256, 256), (64, 64)]:
+        prep = engine.prepare(p, chip_size=chips)
+        assert (prep.rt[0, :3] < 0).tolist() == [chips == (64, 64), True, False]
+        hops, cross = engine.hop_counts(p, chips)
+        r = engine.run_prepared(prep, 3)
+        g = engine.run_prepared(_general(p), 3) if chips == (64, 64) else None
+        assert r.total("hops") == 3 * hops[0, :3].sum() and r.total("chip_crossings") == (
+            3 * cross[0, :3].sum())
+        if g is not None:
+            assert_same(r, g)
