@@ -25,11 +25,13 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   cttz); then reset and route (the rows PREFETCH_AHEAD entries ahead are prefetched across
   core boundaries).
 * Narrow cores: where the program's leaks, thresholds, floors and reset values fit int16
-  (``wb``: per core the extreme row entry and leak), a core keeps its membrane in ``V16``
-  and runs the row adds and the pass in int16 (16 lanes a vector) while its membrane range
-  (``vb``) plus the tick's extreme input fits int16 (``_fits_int16``); otherwise it copies
-  its membrane to ``V`` and stays int32 for the frame. Sums that never leave int16 are the
-  same in int16 and int32, so the result does not change.
+  (``wb``: per core the extreme row entry and leak) and the cores have a multiple of 16
+  neurons, a core keeps its membrane in ``V16`` and runs the row adds and the pass in
+  int16 (16 lanes a vector; the pass is explicit vector code, ``_narrow.narrow_pass``,
+  which leaves a fire bit per neuron in ``fmask``) while its membrane range (``vb``) plus
+  the tick's extreme input fits int16 (``_fits_int16``); otherwise it copies its membrane
+  to ``V`` and stays int32 for the frame. Sums that never leave int16 are the same in
+  int16 and int32, so the result does not change.
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
 any number of chunks (threads). Counts are kept per chunk and summed at the end of a frame
@@ -62,6 +64,7 @@ from snn.cores._kernels import (
     record_tick,
     sum_outputs,
 )
+from snn.cores._narrow import narrow_pass
 from snn.cores._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
 TG_MASK = np.int64(0xFFFFFFFF)
@@ -109,28 +112,18 @@ def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired):
 
 
 @njit(inline="always")
-def _neuron_pass16(c, p, V16, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb):
-    """``_neuron_pass`` on a narrow core (membrane int16 in V16, twice the lanes a vector):
-    exact because the caller checked that no sum leaves int16 (``_fits_int16``); keeps the
-    range of the core's membrane in vb[c, 1:3]."""
-    N = V16.shape[1]
-    hi = np.int16(min(vmax, 32767))
-    vh = np.int16(-32768)
-    vl = np.int16(32767)
-    anyf = np.uint8(0)
-    for n in range(N):
-        v = np.int16(V16[c, n] + npar[c, 0, n] + mrow[r0, n] + mrow[r1, n] + mrow[r2, n]
-                     + mrow[r3, n])
-        v = max(min(v, hi), np.int16(npar[c, 2, n]))
-        V16[c, n] = v
-        f = np.uint8(v >= npar[c, 1, n])
-        flag8[p, n] = f
-        anyf = max(anyf, f)
-        vh = max(vh, v)
-        vl = min(vl, v)
-    vb[c, 1] = vh
-    vb[c, 2] = vl
-    return _fired_list(c, p, np.int64(anyf) - 1, flag8, fired)
+def _fired_from_masks(c, p, anyf, fmask, fired, N):
+    """The neurons of core c whose bit is set in fmask[p] (anyf: some is) into fired[c], in
+    neuron order; returns their number."""
+    nf = 0
+    if anyf:
+        for g in range((N + 63) // 64):
+            x = fmask[p, g]
+            while x:
+                fired[c, nf] = g * 64 + np.int64(_cttz(x))
+                nf += 1
+                x &= x - np.uint64(1)
+    return nf
 
 
 @njit(inline="always")
@@ -267,10 +260,12 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
     mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
+        state)
     amask = np.int64((1 << ash) - 1)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
+    hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
     do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
@@ -327,7 +322,10 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
         r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
         if narrow:
-            nf = _neuron_pass16(c, p, V16, npar16, vmax, mrow, r0, r1, r2, r3, flag8, fired, vb)
+            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, r0, r1, r2, r3, hi16, fmask, p)
+            vb[c, 1] = vh
+            vb[c, 2] = vl
+            nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
         else:
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
@@ -459,6 +457,8 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
     nfired = np.zeros((C, 1 + lines * (2 * PAD - 1)), np.int32)[:, 0]
     # per chunk: a byte per neuron, 1 = fired; >= 64 zero bytes after the last neuron
     flag8 = np.zeros((P, (N + 63) // 64 * 64 + 64), np.uint8)
+    # per chunk, narrow cores: a bit per neuron, 1 = fired (words not written stay zero)
+    fmask = np.zeros((P, (N + 63) // 64 + PAD), np.uint64)
     quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
@@ -477,7 +477,8 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
                 vb[c, 0] = 0
                 vb[c, 1] = hi
                 vb[c, 2] = lo
-    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb)
+    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp,
+            V16, vb)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
@@ -489,7 +490,8 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
+        state)
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
@@ -541,7 +543,8 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
     nsyn = prog[1]
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
+        state)
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -593,7 +596,8 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, quiet, acc, outp, V16, vb = state
+    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
+        state)
     prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,

@@ -386,9 +386,11 @@ def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray) -> np.ndar
     """Per core: the largest and smallest entry of its weight rows and its leak, each at
     least 0 away from zero (int32 [C, 4]), which let the fast path keep a core's membrane
     in int16 while its range plus a tick's extreme input fits; [0, 4] where int16 cannot
-    serve: leak, threshold or floor (par [C, 3, N]) or a reset value beyond int16."""
+    serve: leak, threshold or floor (par [C, 3, N]) or a reset value beyond int16, or a
+    number of neurons that is not a multiple of the vector pass's 16 lanes."""
+    from snn.cores._narrow import LANES
     reset_to = p.reset_value[p.reset_mode == 0]
-    if ((par.size and (par.min() < -32768 or par.max() > 32767))
+    if (p.n_neurons % LANES or (par.size and (par.min() < -32768 or par.max() > 32767))
             or (reset_to.size and (reset_to.min() < -32768 or reset_to.max() > 32767))):
         return np.zeros((0, 4), np.int32)
     C, A, N = p.n_cores, p.n_axons, p.n_neurons

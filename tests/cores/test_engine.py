@@ -375,7 +375,7 @@ def _narrowable(seed: int, cores: int, axons: int, neurons: int, density: float,
 
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**31 - 1), cores=st.integers(1, 5), axons=st.sampled_from([4, 8, 20]),
-       neurons=st.sampled_from([4, 8, 16, 70]), density=st.floats(0.05, 1.0),
+       neurons=st.sampled_from([16, 32, 80]), density=st.floats(0.05, 1.0),
        climbers=st.sampled_from([0.0, 0.05, 0.3]), ticks=st.integers(0, 60),
        frames=st.integers(1, 3), record=st.sampled_from(["full", "counts", "none"]))
 def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, density, climbers,
@@ -401,7 +401,7 @@ def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, densi
 def test_a_membrane_leaving_int16_turns_its_core_wide():
     """A neuron that never resets climbs by its leak past int16 to the 20-bit ceiling; its
     neighbours on the core, and the other core, keep counting right."""
-    p = CoreProgram.empty(2, SMALL)
+    p = CoreProgram.empty(2, CoreSpec(name="t16", axons=4, neurons=16))
     p.threshold[:] = 32767
     p.reset_mode[0, 0] = 2  # fires from tick 10 on, never resets
     p.leak[0, 0] = 3000  # 3000 a tick: leaves int16 at tick 10, saturates at tick 174
