@@ -64,7 +64,7 @@ from snn.cores._kernels import (
     record_tick,
     sum_outputs,
 )
-from snn.cores._narrow import narrow_pass
+from snn.cores._narrow import MAX_ROWS, narrow_pass
 from snn.cores._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
 TG_MASK = np.int64(0xFFFFFFFF)
@@ -304,10 +304,11 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
                 V[c, n] = V16[c, n]
             vb[c, 0] = 1
             narrow = False
-        # rows beyond the last four are added four at a time (one load and store of V per
-        # four rows); the last four join the neuron pass
+        # rows beyond the last four (narrow: MAX_ROWS) are added four at a time (one load and
+        # store of V per four rows); the last ones join the neuron pass
         e = e0
-        while e1 - e > 4:
+        fused = MAX_ROWS if narrow else 4
+        while e1 - e > fused:
             r0 = rbase + (np.int64(srt[p, e]) & amask)
             r1 = rbase + (np.int64(srt[p, e + 1]) & amask)
             r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
@@ -317,16 +318,17 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             else:
                 _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
-        r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
-        r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
-        r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
-        r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
         if narrow:
-            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, r0, r1, r2, r3, hi16, fmask, p)
+            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, srt, p, e, e1 - e, rbase, amask,
+                                       hi16, fmask)
             vb[c, 1] = vh
             vb[c, 2] = vl
             nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
         else:
+            r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
+            r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
+            r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
+            r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
@@ -336,7 +338,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         if nf == 0:
             continue
         if narrow:
-            lo, hi = _reset_fired(c, nf, fired, rt, rval, npar, V16)
+            lo, hi = _reset_fired(c, nf, fired, rt, rval, npar16, V16)  # npar16: cached
             vb[c, 1] = max(vb[c, 1], hi)
             vb[c, 2] = min(vb[c, 2], lo)
         else:

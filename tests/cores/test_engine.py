@@ -510,3 +510,33 @@ def test_routes_off_chip_or_beyond_127_hops_count_from_positions():
             3 * cross[0, :3].sum())
         if g is not None:
             assert_same(r, g)
+
+
+def test_narrow_pass_adds_every_number_of_rows():
+    """Tick t brings t input spikes (0..12) to a narrow core, so its pass adds each number of
+    weight rows once (up to MAX_ROWS itself, the rest four at a time first): membranes and
+    spikes equal the int32 fast path and the reference."""
+    from snn.cores._narrow import MAX_ROWS
+    rng = np.random.default_rng(3)
+    p = CoreProgram.empty(2, CoreSpec(name="t16", axons=16, neurons=16))
+    p.crossbar[:] = rng.random(p.crossbar.shape) < 0.8
+    p.axon_type[:] = rng.integers(0, 4, p.axon_type.shape)
+    p.weight[:] = rng.integers(-60, 61, p.weight.shape)
+    p.threshold[:] = rng.integers(100, 400, p.threshold.shape)
+    p.neg_threshold[:] = 300
+    p.reset_mode[:] = rng.integers(0, 3, p.reset_mode.shape)
+    p.leak[:] = rng.integers(-3, 4, p.leak.shape)
+    ticks = MAX_ROWS + 5
+    t = np.concatenate([np.full(k, k) for k in range(ticks)])
+    a = np.concatenate([rng.permutation(16)[:k] for k in range(ticks)])
+    inp = InputSpikes.from_frames([(t, np.zeros_like(t), a)])
+    assert engine.prepare(p, inputs=inp).wbound.shape == (2, 4)
+    kw = dict(record="full", per_tick=True, return_potential=True)
+    narrow = run(p, ticks, inp, **kw)
+    assert narrow.total("spikes") > 0
+    assert_same(narrow, run(p, ticks, inp, backend="reference", **kw))
+    engine.NARROW_MEMBRANE = False
+    try:
+        assert_same(narrow, run(p, ticks, inp, **kw))
+    finally:
+        engine.NARROW_MEMBRANE = True
