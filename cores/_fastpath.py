@@ -198,7 +198,8 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
 @njit(inline="always")
 def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
-    afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first).
+    afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first),
+    each the index c * A + a of its weight row (and of nsyn).
     On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
     and the axons seen are marked in seenb (cleared by the caller; no rows: no axon can have
     two spikes in a tick, nothing to mark); returns the collisions (entries on an axon that
@@ -223,9 +224,9 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
             c = np.int64(g) >> ash
             if c0 <= c < c1:
                 k = st[p, c - c0]
-                srt[p, k] = g
-                st[p, c - c0] = k + 1
                 a = np.int64(g) & amask
+                srt[p, k] = c * A + a
+                st[p, c - c0] = k + 1
                 if k < PREFETCH_AHEAD:
                     _prefetch_row(mrow, c * A + a, pstep)
                 if mark:
@@ -250,10 +251,9 @@ def _prefetch_row(mrow, r, step):
 
 
 @njit(inline="always")
-def _prefetch_entry(p, e, A, amask, ash, srt, mrow, step):
+def _prefetch_entry(p, e, srt, mrow, step):
     """Start loading the weight row of chunk p's sorted entry e."""
-    g = np.int64(srt[p, e])
-    _prefetch_row(mrow, (g >> ash) * A + (g & amask), step)
+    _prefetch_row(mrow, np.int64(srt[p, e]), step)
 
 
 def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
@@ -262,7 +262,6 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
     mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
         state)
-    amask = np.int64((1 << ash) - 1)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
@@ -283,7 +282,6 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         # integrate
         e0 = st[p, b - 1] if b > 0 else 0
         e1 = st[p, b]
-        rbase = np.int64(c) * A
         if e1 > e0:
             if seenb.shape[0] > 0:
                 for i in range(seenb.shape[1]):
@@ -291,7 +289,7 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
             if do_pc:
                 sops = 0
                 for e in range(e0, e1):
-                    sops += nsyn[rbase + (np.int64(srt[p, e]) & amask)]
+                    sops += nsyn[np.int64(srt[p, e])]
                 pc[1, c] += sops
         # a core without input, zero leak, whose last pass fired nothing: a fixed point
         if e1 == e0 and quiet[c] and zleak[c]:
@@ -309,30 +307,29 @@ def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
         e = e0
         fused = MAX_ROWS if narrow else 4
         while e1 - e > fused:
-            r0 = rbase + (np.int64(srt[p, e]) & amask)
-            r1 = rbase + (np.int64(srt[p, e + 1]) & amask)
-            r2 = rbase + (np.int64(srt[p, e + 2]) & amask)
-            r3 = rbase + (np.int64(srt[p, e + 3]) & amask)
+            r0 = np.int64(srt[p, e])
+            r1 = np.int64(srt[p, e + 1])
+            r2 = np.int64(srt[p, e + 2])
+            r3 = np.int64(srt[p, e + 3])
             if narrow:
                 _add_rows4(c, V16, mrow, r0, r1, r2, r3)
             else:
                 _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
         if narrow:
-            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, srt, p, e, e1 - e, rbase, amask,
-                                       hi16, fmask)
+            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, srt, p, e, e1 - e, hi16, fmask)
             vb[c, 1] = vh
             vb[c, 2] = vl
             nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
         else:
-            r0 = rbase + (np.int64(srt[p, e]) & amask) if e < e1 else zrow
-            r1 = rbase + (np.int64(srt[p, e + 1]) & amask) if e + 1 < e1 else zrow
-            r2 = rbase + (np.int64(srt[p, e + 2]) & amask) if e + 2 < e1 else zrow
-            r3 = rbase + (np.int64(srt[p, e + 3]) & amask) if e + 3 < e1 else zrow
+            r0 = np.int64(srt[p, e]) if e < e1 else zrow
+            r1 = np.int64(srt[p, e + 1]) if e + 1 < e1 else zrow
+            r2 = np.int64(srt[p, e + 2]) if e + 2 < e1 else zrow
+            r3 = np.int64(srt[p, e + 3]) if e + 3 < e1 else zrow
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, A, amask, ash, srt, mrow, pstep)
+            _prefetch_entry(p, e, srt, mrow, pstep)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:

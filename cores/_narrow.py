@@ -54,24 +54,23 @@ MAX_ROWS = 8  # weight rows the pass adds itself (the caller adds any beyond, 4 
 
 
 @intrinsic
-def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, rbase, amask, hi, fmask):
+def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, hi, fmask):
     """The pass of narrow core c: V16[c] += leak + its k (<= MAX_ROWS) weight rows, clamped
     to hi, floored, threshold test; the firing neurons' bits go to fmask[p] (bit n of the
     row read as little-endian words), every LANES-neuron block's 16 bits written. Returns
     (some neuron fired, the largest membrane, the smallest membrane).
 
-    The rows are those of the sorted entries srt[p, e:e + k]: row rbase + (entry & amask)
-    of mrow. One loop for each k (no zero rows added). V16 int16 [C, N], npar16 int16
-    [C, 3, N] (leak, threshold, floor), mrow int8 or int16 [R, N], fmask uint64 [P, >= N /
-    64]; N a multiple of LANES; the caller has checked that no sum leaves int16 (so the
-    lanes' int16 sums are exact)."""
+    The rows are those the sorted entries srt[p, e:e + k] name (row indices of mrow); one
+    loop for each k (no zero rows added). V16 int16 [C, N], npar16 int16 [C, 3, N] (leak,
+    threshold, floor), mrow int8 or int16 [R, N], fmask uint64 [P, >= N / 64]; N a multiple
+    of LANES; the caller has checked that no sum leaves int16 (so the lanes' int16 sums are
+    exact)."""
     width = mrow.dtype.bitwidth
-    sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, mrow, c, srt, p, e, k, rbase, amask,
-                                             hi, fmask)
+    sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, mrow, c, srt, p, e, k, hi, fmask)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        V16_, npar_, mrow_, c_, srt_, p_, e_, k_, rbase_, amask_, hi_, fmask_ = args
+        V16_, npar_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_ = args
         i16 = ir.IntType(16)
         i64 = ir.IntType(64)
         vty = ir.VectorType(i16, LANES)
@@ -79,7 +78,7 @@ def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, rbase, amask, hi,
         v_row = _row_pointer(context, builder, tys[0], V16_, [c_])
         par = [_row_pointer(context, builder, tys[1], npar_,
                             [c_, context.get_constant(nbtypes.intp, j)]) for j in range(3)]
-        masks = builder.bitcast(_row_pointer(context, builder, tys[11], fmask_, [p_]),
+        masks = builder.bitcast(_row_pointer(context, builder, tys[9], fmask_, [p_]),
                                 i16.as_pointer())
         n = cgutils.unpack_tuple(builder, context.make_array(tys[0])(
             context, builder, V16_).shape)[1]
@@ -93,8 +92,7 @@ def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, rbase, amask, hi,
             """Pointer to the weight row of sorted entry e + i."""
             entry = builder.load(_row_pointer(context, builder, tys[4], srt_,
                                               [p_, builder.add(e_, ir.Constant(intp, i))]))
-            r = builder.add(rbase_, builder.and_(builder.sext(entry, intp), amask_))
-            return _row_pointer(context, builder, tys[2], mrow_, [r])
+            return _row_pointer(context, builder, tys[2], mrow_, [builder.sext(entry, intp)])
 
         def loop_with(rows):
             with cgutils.for_range(builder, blocks) as loop:
