@@ -76,6 +76,17 @@ PAD = 8
 
 
 @njit(inline="always")
+def _append_set_bits(c, nf, base, x, fired):
+    """Append base + the index of every set bit of the uint64 x (cttz) to fired[c] from
+    position nf on, in order; returns the new count."""
+    while x:
+        fired[c, nf] = base + np.int64(_cttz(x))
+        nf += 1
+        x &= x - np.uint64(1)
+    return nf
+
+
+@njit(inline="always")
 def _fired_list(c, p, top, flag8, fired):
     """The neurons of core c whose flag byte is set (top >= 0: some is) into fired[c], in
     neuron order; returns their number. The flags of 64 neurons become one bit mask (a
@@ -84,11 +95,7 @@ def _fired_list(c, p, top, flag8, fired):
     nf = 0
     if top >= 0:
         for g in range(0, fired.shape[1], 64):
-            x = _nonzero_mask64(flag8, p, g)
-            while x:
-                fired[c, nf] = g + np.int64(_cttz(x))
-                nf += 1
-                x &= x - np.uint64(1)
+            nf = _append_set_bits(c, nf, g, _nonzero_mask64(flag8, p, g), fired)
     return nf
 
 
@@ -118,11 +125,7 @@ def _fired_from_masks(c, p, anyf, fmask, fired, N):
     nf = 0
     if anyf:
         for g in range((N + 63) // 64):
-            x = fmask[p, g]
-            while x:
-                fired[c, nf] = g * 64 + np.int64(_cttz(x))
-                nf += 1
-                x &= x - np.uint64(1)
+            nf = _append_set_bits(c, nf, g * 64, fmask[p, g], fired)
     return nf
 
 
@@ -225,10 +228,11 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
             if c0 <= c < c1:
                 k = st[p, c - c0]
                 a = np.int64(g) & amask
-                srt[p, k] = c * A + a
+                r = c * A + a  # the entry's weight row
+                srt[p, k] = r
                 st[p, c - c0] = k + 1
                 if k < PREFETCH_AHEAD:
-                    _prefetch_row(mrow, c * A + a, pstep)
+                    _prefetch_row(mrow, r, pstep)
                 if mark:
                     bit = np.uint64(1) << np.uint64(a & 63)
                     if seenb[c, a >> 6] & bit:
@@ -256,7 +260,7 @@ def _prefetch_entry(p, e, srt, mrow, step):
     _prefetch_row(mrow, np.int64(srt[p, e]), step)
 
 
-def _chunk_tick_py(p, t, T, slot, bounds, A, ash, V, prog, state, counts, pc):
+def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
     mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
@@ -504,7 +508,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                          counters)
         for p in prange(P):
             pi = np.int64(p)  # prange may hand out an unsigned index
-            fast_chunk_tick(pi, t, T, slot, bounds, A, ash, V, prog, state, counts, pc)
+            fast_chunk_tick(pi, t, slot, bounds, A, ash, V, prog, state, counts, pc)
         _tick_counts(t, acc, sopdue, pt, seen)
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
@@ -560,7 +564,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         spins = 0
         while k >= 0:
             if k < P and _claim(claim, t, P, k):
-                _chunk_tick(k, t, T, t & 15, bounds, A, ash, V, prog, state, counts, pc)
+                _chunk_tick(k, t, t & 15, bounds, A, ash, V, prog, state, counts, pc)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
