@@ -5,6 +5,11 @@ into two arrays starts with run-time overlap checks of every array it touches (~
 instructions per core on the 16-core benchmark network, as much as ten 16-neuron blocks of
 the pass). Written as vector IR the pass needs none, and it leaves the firing neurons as a
 bit mask (one bit per neuron) instead of a flag byte each.
+
+Editing this file does not invalidate the cached kernels that inline it: numba's on-disk
+cache checks only the stamp of the file that defines a cached function (``_fastpath.py``),
+so delete ``cores/__pycache__/*.nbi`` and ``*.nbc`` after changing it (a fresh clone is
+unaffected).
 """
 
 from __future__ import annotations
