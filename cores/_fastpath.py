@@ -24,14 +24,16 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   the fired list comes from the flags 64 at a time (a vector compare to a bit mask, then
   cttz); then reset and route (the rows PREFETCH_AHEAD entries ahead are prefetched across
   core boundaries).
-* Narrow cores: where the program's leaks, thresholds, floors and reset values fit int16
-  (``wb``: per core the extreme row entry and leak) and the cores have a multiple of 16
-  neurons, a core keeps its membrane in ``V16`` and runs the row adds and the pass in
-  int16 (16 lanes a vector; the pass is explicit vector code, ``_narrow.narrow_pass``,
-  which leaves a fire bit per neuron in ``fmask``) while its membrane range (``vb``) plus
-  the tick's extreme input fits int16 (``_fits_int16``); otherwise it copies its membrane
-  to ``V`` and stays int32 for the frame. Sums that never leave int16 are the same in
-  int16 and int32, so the result does not change.
+* Narrow cores: where a core's leaks and reset values fit int16 and the cores have a
+  multiple of 16 neurons (``wb``: per core the extreme row entry and leak, and whether it
+  may be narrow; ``npar16``: its parameters with thresholds and floors clipped to int16),
+  the core keeps its membrane in ``V16`` and runs the row adds and the pass in int16 (16
+  lanes a vector; the pass is explicit vector code, ``_narrow.narrow_pass``, which leaves
+  a fire bit per neuron in ``fmask``) while its membrane range (``vb``) plus the tick's
+  extreme input stays inside -32768..NARROW_MAX (``_fits_int16``); otherwise it copies its
+  membrane to ``V`` and stays int32 for the frame. Sums that never leave that range are
+  the same in int16 and int32, and inside it a clipped threshold (above NARROW_MAX) never
+  fires and a clipped floor (below -32768) never binds, so the result does not change.
 
 Integer sums do not depend on the order of a core's entries, so the result is the same for
 any number of chunks (threads). Counts are kept per chunk and summed at the end of a frame
@@ -71,6 +73,7 @@ TG_MASK = np.int64(0xFFFFFFFF)
 F_TARGET = np.int64(1) << np.int64(52)
 F_OUT = np.int64(1) << np.int64(53)
 NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
+NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 PAD = 8
 
@@ -161,10 +164,10 @@ def _reset_fired(c, nf, fired, rt, rval, npar, V):
 
 @njit(inline="always")
 def _fits_int16(c, ne, vb, wb):
-    """Whether narrow core c stays inside int16 this tick: its membrane range (vb[c, 1:3])
-    plus ne rows and the leak at their extremes (wb[c]: the largest and smallest row entry
-    and leak of the core, each counted at least 0 away from zero)."""
-    return (vb[c, 1] + ne * wb[c, 0] + wb[c, 2] <= 32767
+    """Whether narrow core c stays inside -32768..NARROW_MAX this tick: its membrane range
+    (vb[c, 1:3]) plus ne rows and the leak at their extremes (wb[c]: the largest and
+    smallest row entry and leak of the core, each counted at least 0 away from zero)."""
+    return (vb[c, 1] + ne * wb[c, 0] + wb[c, 2] <= NARROW_MAX
             and vb[c, 2] + ne * wb[c, 1] + wb[c, 3] >= -32768)
 
 
@@ -465,16 +468,16 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
     quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
-    # narrow cores (wb given: the program allows it) keep their membrane in V16 while its
-    # range (vb[c, 1:3]) plus a tick's extreme input fits int16; vb[c, 0] = 1: wide (V)
+    # narrow cores (wb given and wb[c, 4]: the core allows it) keep their membrane in V16
+    # while its range (vb[c, 1:3]) plus a tick's extreme input fits; vb[c, 0] = 1: wide (V)
     narrowable = wb.shape[0] > 0
     V16 = np.empty((C if narrowable else 0, N), np.int16)
     vb = np.ones((C, 16), np.int32)  # a cache line per core
     for c in range(C):
-        if narrowable:
+        if narrowable and wb[c, 4]:
             lo = V[c].min()
             hi = V[c].max()
-            if -32768 <= lo and hi <= 32767:
+            if -32768 <= lo and hi <= NARROW_MAX:
                 for n in range(N):
                     V16[c, n] = V[c, n]
                 vb[c, 0] = 0

@@ -290,10 +290,10 @@ class Prepared:
     rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
     pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
     ash: int = 8  # fast path: target word = core << ash | axon
-    # fast path: int32 [C, 4] largest and smallest row entry and leak of each core (each at
-    # least 0 away from zero), when cores may keep an int16 membrane; else [0, 4]
+    # fast path: int32 [C, 5] largest and smallest row entry and leak of each core (each at
+    # least 0 away from zero) and whether it may keep an int16 membrane; else [0, 5]
     wbound: np.ndarray | None = None
-    npar16: np.ndarray | None = None  # fast path: npar as int16 where wbound has rows, else empty
+    npar16: np.ndarray | None = None  # fast path: npar clipped to int16 (_narrow_bounds)
     axon_sources: np.ndarray | None = None  # fast path: uint8 [C * A] source neurons, at most 2
 
 
@@ -358,9 +358,7 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         from snn.cores._fastpath import pack_routes
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
                          chips, ash)
-        wbound = _narrow_bounds(p, mrow, par)
-        npar16 = np.ascontiguousarray(par.astype(np.int16) if len(wbound)
-                                      else np.zeros((0, 3, N), np.int16))
+        wbound, npar16 = _narrow_bounds(p, mrow, par)
         has = tcore >= 0
         axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
                                               minlength=C * A), 2).astype(np.uint8)
@@ -382,27 +380,39 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     axon_sources)
 
 
-def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray) -> np.ndarray:
-    """Per core: the largest and smallest entry of its weight rows and its leak, each at
-    least 0 away from zero (int32 [C, 4]), which let the fast path keep a core's membrane
-    in int16 while its range plus a tick's extreme input fits; [0, 4] where int16 cannot
-    serve: leak, threshold or floor (par [C, 3, N]) or a reset value beyond int16, or a
-    number of neurons that is not a multiple of the vector pass's 16 lanes."""
+def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Which cores may keep their membrane in int16 on the fast path, and their int16
+    parameters: (wb int32 [C, 5]: per core the largest and smallest entry of its weight rows
+    and its leak, each at least 0 away from zero, and 1 where the core may be narrow;
+    npar16 int16 [C, 3, N]). A core may be narrow where its leaks and reset values fit int16
+    (the cores have a multiple of the vector pass's 16 lanes of neurons). Thresholds and
+    floors beyond int16 are clipped: a narrow membrane stays inside -32768..NARROW_MAX
+    (the fast path's guard), where a threshold above NARROW_MAX never fires and a floor
+    below -32768 never binds, clipped or not. Both empty where no core may be narrow."""
+    from snn.cores._fastpath import NARROW_MAX
     from snn.cores._narrow import LANES
-    reset_to = p.reset_value[p.reset_mode == 0]
-    if (p.n_neurons % LANES or (par.size and (par.min() < -32768 or par.max() > 32767))
-            or (reset_to.size and (reset_to.min() < -32768 or reset_to.max() > 32767))):
-        return np.zeros((0, 4), np.int32)
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
+    empty = (np.zeros((0, 5), np.int32), np.zeros((0, 3, N), np.int16))
+    if N % LANES or not C:
+        return empty
+    leak, thr, floor = par[:, 0], par[:, 1], par[:, 2]
+    reset_to = np.where(p.reset_mode == 0, p.reset_value.astype(np.int64), 0)
+    ok = ((leak >= -32768) & (leak <= 32767) & (reset_to >= -32768)
+          & (reset_to <= 32767)).all(axis=1)
+    if not ok.any():
+        return empty
     rows = mrow[:C * A].reshape(C, A * N)
-    wb = np.zeros((C, 4), np.int32)
+    wb = np.zeros((C, 5), np.int32)
     if rows.size:
         wb[:, 0] = np.maximum(rows.max(axis=1), 0)
         wb[:, 1] = np.minimum(rows.min(axis=1), 0)
-    if p.leak.size:
-        wb[:, 2] = np.maximum(p.leak.max(axis=1), 0)
-        wb[:, 3] = np.minimum(p.leak.min(axis=1), 0)
-    return wb
+    wb[:, 2] = np.clip(leak.max(axis=1), 0, 32767)
+    wb[:, 3] = np.clip(leak.min(axis=1), -32768, 0)
+    wb[:, 4] = ok
+    npar16 = np.stack([np.clip(leak, -32768, 32767), np.minimum(thr, NARROW_MAX + 1),
+                       np.maximum(floor, -32768)], axis=1).astype(np.int16)
+    return wb, np.ascontiguousarray(npar16)
 
 
 def _any(mask: np.ndarray | None) -> bool:

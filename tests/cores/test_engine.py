@@ -364,12 +364,15 @@ def _narrowable(seed: int, cores: int, axons: int, neurons: int, density: float,
     hard, so that their membrane leaves int16 and their cores must turn wide."""
     p = random_test_program(seed, cores, axons, neurons, density, extreme=False)
     rng = np.random.default_rng(seed)
-    p.neg_threshold[:] = rng.choice([0, 1, 50, 500, 30000], p.neg_threshold.shape)
+    p.neg_threshold[:] = rng.choice([0, 1, 50, 500, 30000, 32768, 2**19], p.neg_threshold.shape)
     p.reset_value[:] = np.clip(p.reset_value, -32768, 32767)
     climb = rng.random(p.leak.shape) < climbers
     p.reset_mode[climb] = 2
-    p.threshold[climb] = rng.integers(20000, 32768, climb.sum())
+    p.threshold[climb] = rng.integers(20000, 40000, climb.sum())  # some beyond int16
     p.leak[climb] = rng.integers(500, 20000, climb.sum())
+    p.threshold[rng.random(p.threshold.shape) < 0.05] = 2**18 - 1  # parked neurons
+    if cores > 1 and rng.random() < 0.5:
+        p.leak[0, 0] = 40000  # core 0 cannot be narrow; the others can
     return p
 
 
@@ -386,7 +389,8 @@ def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, densi
     inp = random_test_inputs(seed, p, max(ticks, 1), n_frames=frames)
     kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
     prep = engine.prepare(p, inputs=inp)
-    assert prep.rt is not None and prep.wbound.shape == (cores, 4)  # int16 may serve
+    assert prep.rt is not None and prep.wbound.shape == (cores, 5)  # int16 may serve
+    assert prep.wbound[:, 4].tolist() == [p.leak[c].max() <= 32767 for c in range(cores)]
     narrow = engine.run_prepared(prep, ticks, inp, **kw)
     try:
         engine.NARROW_MEMBRANE = False
@@ -409,7 +413,7 @@ def test_a_membrane_leaving_int16_turns_its_core_wide():
     p.neg_threshold[0, 1] = 100
     p.leak[1, :] = 1
     prep = engine.prepare(p)
-    assert prep.wbound.shape == (2, 4)
+    assert prep.wbound.shape == (2, 5)
     for ticks in (5, 11, 200):
         r = run(p, ticks, return_potential=True)
         v = r.potential[0]
@@ -427,7 +431,7 @@ def test_int16_cores_on_several_threads_equal_one_thread(seed, monkeypatch):
     p = _narrowable(seed, 6, 16, 16, 0.5, 0.1)
     inp = random_test_inputs(seed, p, 80, events=60)
     kw = dict(record="counts", per_core=True, per_tick=True, return_potential=True)
-    assert engine.prepare(p, inputs=inp).wbound.shape == (6, 4)
+    assert engine.prepare(p, inputs=inp).wbound.shape == (6, 5)
     serial = run(p, 80, inp, **kw)
     monkeypatch.setattr(engine, "PAR_MIN_CORES", 1)
     monkeypatch.setattr(engine, "AVOID_BUSY_CPUS", False)
@@ -530,7 +534,7 @@ def test_narrow_pass_adds_every_number_of_rows():
     t = np.concatenate([np.full(k, k) for k in range(ticks)])
     a = np.concatenate([rng.permutation(16)[:k] for k in range(ticks)])
     inp = InputSpikes.from_frames([(t, np.zeros_like(t), a)])
-    assert engine.prepare(p, inputs=inp).wbound.shape == (2, 4)
+    assert engine.prepare(p, inputs=inp).wbound.shape == (2, 5)
     kw = dict(record="full", per_tick=True, return_potential=True)
     narrow = run(p, ticks, inp, **kw)
     assert narrow.total("spikes") > 0
@@ -540,3 +544,27 @@ def test_narrow_pass_adds_every_number_of_rows():
         assert_same(narrow, run(p, ticks, inp, **kw))
     finally:
         engine.NARROW_MEMBRANE = True
+
+
+def test_narrow_cores_clip_parked_thresholds_and_deep_floors():
+    """Thresholds above int16 (parked neurons) and floors below it (no floor), as converted
+    networks have them, leave a core narrow: a membrane driven to exactly 32766 and -32768
+    in int16 neither fires nor floors wrongly, then the core turns wide and goes on exactly."""
+    p = CoreProgram.empty(2, CoreSpec(name="t16", axons=4, neurons=16))
+    p.threshold[:] = 2**18 - 1
+    p.neg_threshold[:] = 2**19
+    p.leak[0, 0] = 16383    # 16383, 32766 (narrow, below the parked threshold), then wide
+    p.leak[0, 1] = -16384   # -16384, -32768 (narrow, floor far below), then wide
+    p.leak[1, :] = 7
+    p.threshold[1, :] = 50
+    p.reset_mode[1, :] = 1
+    prep = engine.prepare(p)
+    assert prep.wbound[:, 4].tolist() == [1, 1] and prep.npar16[0, 1, 0] == 32767
+    kw = dict(record="full", per_tick=True, return_potential=True)
+    two = engine.run_prepared(prep, 2, **kw)
+    assert two.potential[0, 0, :2].tolist() == [32766, -32768] and two.total("spikes") == 0
+    for ticks in (2, 3, 40):
+        r = run(p, ticks, **kw)
+        assert_same(r, run(p, ticks, backend="reference", **kw))
+    fired = r.spikes[0][r.spikes[0][:, 1] == 0].tolist()
+    assert fired == [[16, 0, 0], [33, 0, 0]]  # 17 leaks reach the parked threshold
