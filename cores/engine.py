@@ -398,8 +398,8 @@ def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
         return empty
     leak, thr, floor = par[:, 0], par[:, 1], par[:, 2]
     reset_to = np.where(p.reset_mode == 0, p.reset_value.astype(np.int64), 0)
-    ok = ((leak >= -32768) & (leak <= 32767) & (reset_to >= -32768)
-          & (reset_to <= 32767)).all(axis=1)
+    ok = ((leak >= -32768) & (leak <= 32767) & (reset_to >= -32768) & (reset_to <= 32767)
+          & (floor <= 32767)).all(axis=1)  # (a valid program's floors are <= 0)
     if not ok.any():
         return empty
     rows = mrow[:C * A].reshape(C, A * N)
@@ -411,7 +411,7 @@ def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
     wb[:, 3] = np.clip(leak.min(axis=1), -32768, 0)
     wb[:, 4] = ok
     npar16 = np.stack([np.clip(leak, -32768, 32767), np.minimum(thr, NARROW_MAX + 1),
-                       np.maximum(floor, -32768)], axis=1).astype(np.int16)
+                       np.clip(floor, -32768, 32767)], axis=1).astype(np.int16)
     return wb, np.ascontiguousarray(npar16)
 
 
