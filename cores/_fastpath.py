@@ -64,6 +64,7 @@ from snn.cores._kernels import (
     _prefetch,
     _renamed,
     record_tick,
+    reset_value,
     sum_outputs,
 )
 from snn.cores._narrow import MAX_ROWS, narrow_pass
@@ -148,14 +149,8 @@ def _reset_fired(c, nf, fired, rt, rval, npar, V):
     hi = -lo
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
-        m = (rt[c, n] >> 54) & 3
-        if m == 0:
-            v = np.int64(rval[c, n])
-        elif m == 1:
-            v = np.int64(V[c, n]) - npar[c, 1, n]
-        else:
-            v = np.int64(V[c, n])
-        v = max(v, np.int64(npar[c, 2, n]))
+        v = reset_value((rt[c, n] >> 54) & 3, rval[c, n], V[c, n], npar[c, 1, n],
+                        npar[c, 2, n])
         V[c, n] = v
         lo = min(lo, v)
         hi = max(hi, v)

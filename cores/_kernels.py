@@ -252,6 +252,19 @@ def _integrate(c, t, slot, P, C, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, 
 
 
 @njit(inline="always")
+def reset_value(mode, reset_to, v, threshold, floor):
+    """The membrane of a neuron that fired with membrane v: reset mode 0 sets reset_to, 1
+    subtracts the threshold, 2 keeps v; never below the floor (int64)."""
+    if mode == 0:
+        r = np.int64(reset_to)
+    elif mode == 1:
+        r = np.int64(v) - threshold
+    else:
+        r = np.int64(v)
+    return max(r, np.int64(floor))
+
+
+@njit(inline="always")
 def _neuron_fast(c, p, V, npar, vmin, vmax, fm, fired):
     """Leak, clamp, floor and threshold test of core c in one loop, 32-bit arithmetic (V is
     int32 and the wrapper proved V + input + leak fits); the fired neurons go to fired[c]
@@ -348,14 +361,8 @@ def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, a
         quiet[c] = nf == 0
         for i in range(nf):
             n = np.int64(fired[c, i])
-            m = rmode[c, n]
-            if m == 0:
-                v = np.int64(rval[c, n])
-            elif m == 1:
-                v = np.int64(V[c, n]) - npar[c, 1, n]
-            else:
-                v = np.int64(V[c, n])
-            V[c, n] = max(v, np.int64(npar[c, 2, n]))
+            V[c, n] = reset_value(rmode[c, n], rval[c, n], V[c, n], npar[c, 1, n],
+                                  npar[c, 2, n])
         nfired[c] = nf
         # route: counters, readouts, delivery into chunk p's ring lists
         hops = 0
