@@ -77,6 +77,10 @@ NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
 NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 PAD = 8
+# a weight row with at most SPARSE_BYTES // 2 bytes of nonzero entries is packed into its first
+# cache line (neuron indices, then weights: ``pack_sparse_rows``) and scattered into V
+SPARSE_BYTES = 64
+PACKED = np.int32(1 << 16)  # rowinfo = synapses | (packed entries + 1) << 16
 
 
 @njit(inline="always")
@@ -196,6 +200,70 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
     return np.ascontiguousarray(rt)
 
 
+def sparse_half(mrow: np.ndarray) -> int:
+    """Entries of a packed row's index (and weight) list: 0 where rows are too short."""
+    half = SPARSE_BYTES // 2 // mrow.itemsize
+    return half if 2 * half <= mrow.shape[1] else 0
+
+
+@njit(cache=True)
+def pack_sparse_rows(mrow, nrows, half, rowinfo):
+    """Pack every row r < nrows with at most ``half`` nonzero entries into its first
+    2 * half entries (neuron indices, as the row's integer type, then the weights) and
+    mark it in rowinfo (see PACKED); the rest of a packed row is never read."""
+    idx = np.empty(half, np.int64)
+    w = np.empty(half, np.int64)
+    for r in range(nrows):
+        k = 0
+        for n in range(mrow.shape[1]):
+            if mrow[r, n] != 0:
+                if k == half:
+                    k = half + 1
+                    break
+                idx[k] = n
+                k += 1
+        if k > half:
+            continue
+        for j in range(k):
+            w[j] = mrow[r, idx[j]]
+        for n in range(2 * half):
+            mrow[r, n] = 0
+        for j in range(k):
+            mrow[r, j] = idx[j]
+            mrow[r, half + j] = w[j]
+        rowinfo[r] |= (k + 1) << 16
+
+
+@njit(cache=True)
+def unpack_sparse_rows(mrow, rowinfo, half):
+    """The dense rows of a packed copy (the general kernels read dense rows)."""
+    out = mrow.copy()
+    idx = np.empty(half, np.int64)
+    w = np.empty(half, np.int64)
+    for r in range(rowinfo.shape[0]):
+        k = (rowinfo[r] >> 16) - 1
+        if k < 0:
+            continue
+        mask = (1 << (mrow.itemsize * 8)) - 1
+        for j in range(k):
+            idx[j] = np.int64(mrow[r, j]) & mask
+            w[j] = mrow[r, half + j]
+        for n in range(mrow.shape[1]):
+            out[r, n] = 0
+        for j in range(k):
+            out[r, idx[j]] = w[j]
+    return out
+
+
+@njit(inline="always")
+def _scatter_row(c, V, mrow, r, k, half):
+    """V[c] += packed row r (k entries)."""
+    mask = (1 << (mrow.itemsize * 8)) - 1
+    for j in range(k):
+        n = np.int64(mrow[r, j]) & mask
+        V[c, n] += mrow[r, half + j]
+
+
 @njit(inline="always")
 def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
@@ -253,20 +321,25 @@ def _prefetch_row(mrow, r, step):
 
 
 @njit(inline="always")
-def _prefetch_entry(p, e, srt, mrow, step):
-    """Start loading the weight row of chunk p's sorted entry e."""
-    _prefetch_row(mrow, np.int64(srt[p, e]), step)
+def _prefetch_entry(p, e, srt, mrow, step, rowinfo):
+    """Start loading the weight row of chunk p's sorted entry e (a packed row: its line)."""
+    r = np.int64(srt[p, e])
+    if rowinfo[r] >= PACKED:
+        _prefetch(mrow, r, 0)
+    else:
+        _prefetch_row(mrow, r, step)
 
 
 def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog  # nsyn: rowinfo
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
         state)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
+    half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
     do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
@@ -291,7 +364,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             if do_pc:
                 sops = 0
                 for e in range(e0, e1):
-                    sops += nsyn[np.int64(srt[p, e])]
+                    sops += nsyn[np.int64(srt[p, e])] & 0xFFFF
                 pc[1, c] += sops
         # a core without input, zero leak, whose last pass fired nothing: a fixed point
         if e1 == e0 and quiet[c] and zleak[c]:
@@ -304,6 +377,21 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 V[c, n] = V16[c, n]
             vb[c, 0] = 1
             narrow = False
+        # packed (sparse) rows are scattered now; the dense ones stay, in order
+        e1_all = e1
+        k = e0
+        for e in range(e0, e1):
+            r = np.int64(srt[p, e])
+            info = nsyn[r]
+            if info >= PACKED:
+                if narrow:
+                    _scatter_row(c, V16, mrow, r, (info >> 16) - 1, half)
+                else:
+                    _scatter_row(c, V, mrow, r, (info >> 16) - 1, half)
+            else:
+                srt[p, k] = srt[p, e]
+                k += 1
+        e1 = k
         # rows beyond the last four (narrow: MAX_ROWS) are added four at a time (one load and
         # store of V per four rows); the last ones join the neuron pass
         e = e0
@@ -330,8 +418,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             r3 = np.int64(srt[p, e + 3]) if e + 3 < e1 else zrow
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
-        for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, srt, mrow, pstep)
+        for e in range(e0 + PREFETCH_AHEAD, min(e1_all + PREFETCH_AHEAD, etot)):
+            _prefetch_entry(p, e, srt, mrow, pstep, nsyn)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:
@@ -395,7 +483,7 @@ def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue
         k = fn[0, slot]
         flat[0, slot, k] = g
         fn[0, slot] = k + 1
-        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])]
+        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])] & 0xFFFF
         counters[C_INPUTS] += 1
         ip += 1
     return ip
@@ -427,6 +515,32 @@ def _frame_counts(T, acc, sopdue, counters):
             counters[i] += acc[q, i]
         if T > 0:
             counters[C_SOPS] += sopdue[q, (T - 1) & 15]
+
+
+@njit(inline="always")
+def _snapshot(t, acc, sopdue, counters, outp, n_out, V, V16, vb, ro_c, ro_n, row):
+    """What a run of t ticks would end with, taken after tick t - 1 of a longer run: the
+    counters as ``_frame_counts`` would add them (row[0:6]), the readout counts (row[6:6 +
+    n_out]) and the membranes of the neurons (ro_c, ro_n) (row[6 + n_out:])."""
+    for i in range(6):
+        row[i] = counters[i]
+    for q in range(acc.shape[0]):
+        for i in (C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_COLL):
+            row[i] += acc[q, i]
+        if t > 0:
+            row[C_SOPS] += sopdue[q, (t - 1) & 15]
+    for o in range(n_out):
+        s = 0
+        for q in range(outp.shape[0]):
+            s += outp[q, o]
+        row[6 + o] = s
+    for r in range(ro_c.shape[0]):
+        c = np.int64(ro_c[r])
+        n = np.int64(ro_n[r])
+        if V16.shape[0] > 0 and vb[c, 0] == 0:
+            row[6 + n_out + r] = V16[c, n]
+        else:
+            row[6 + n_out + r] = V[c, n]
 
 
 @njit(inline="always")
@@ -484,8 +598,11 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                    rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
-                   counters, outputs, counts, pc, pt, record):
+                   counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
+
+    snap_t int64 [S] (ascending, each <= T): after tick snap_t[s] - 1, ``_snapshot`` writes
+    into snap[s] what a run of snap_t[s] ticks would end with (none: S = 0).
 
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
@@ -500,6 +617,11 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     nrec = 0
     ip = 0
     seen = np.zeros(1, np.int64)
+    si = 0
+    while si < snap_t.shape[0] and snap_t[si] <= 0:  # a 0-tick snapshot: the start
+        _snapshot(0, acc, sopdue, counters, outp, outputs.shape[0], V, V16, vb, ro_c, ro_n,
+                  snap[si])
+        si += 1
     for t in range(T):
         slot = t & 15
         ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue,
@@ -510,6 +632,10 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
         _tick_counts(t, acc, sopdue, pt, seen)
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
+        while si < snap_t.shape[0] and snap_t[si] == t + 1:
+            _snapshot(t + 1, acc, sopdue, counters, outp, outputs.shape[0], V, V16, vb, ro_c,
+                      ro_n, snap[si])
+            si += 1
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
@@ -619,9 +745,10 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
                     outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon, in_off,
-                    counters, outputs, counts, pc, pt, pot, recs, record):
+                    counters, outputs, counts, pc, pt, pot, recs, record, snap_t, ro_c, ro_n,
+                    snap):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
-    [C, N]), one chunk each."""
+    [C, N]), one chunk each; snap [B, S, K] (S = 0: no snapshots, see _fast_frame_py)."""
     B = counters.shape[0]
     C = v0.shape[0]
     N = v0.shape[1]
@@ -633,7 +760,8 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
                                 vmax, rt, outidx, pos, wb, npar16, may_collide, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
-                                counters[b], outputs[b], counts[b], pc[b], pt[b], record)
+                                counters[b], outputs[b], counts[b], pc[b], pt[b], record,
+                                snap_t, ro_c, ro_n, snap[b])
         if pot.shape[0] > 0:
             for c in range(C):
                 for n in range(N):

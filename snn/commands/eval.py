@@ -32,7 +32,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--decode", choices=["count", "potential"], default=None,
                    help="decoding (default: the network's meta 'decode')")
-    p.add_argument("--batch-size", type=int, default=500, help="frames per progress step")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="frames per engine call / progress step (default: networks 500; "
+                        "core programs adaptive, about a second of work each)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="core programs: shard frames over the Dask cluster at this scheduler "
+                        "address (tcp://host:8786); identical results to a local run")
     from snn.eval_extras import add_options  # --record, --report (UX helper, issue 8)
     add_options(p)
 
@@ -141,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         from snn.cores.program import CoreProgram
         program = CoreProgram.load(args.network)
         out = evaluate_program(program, images, labels, ticks, seed=args.seed,
-                               batch=args.batch_size, progress=True)
+                               batch=args.batch_size, progress=True,
+                               scheduler=args.scheduler, json_path=args.json, extra=extra)
         out = dict(out)
         out.update(extra)
         from snn.eval_extras import run_extras
@@ -152,8 +158,13 @@ def run(args: argparse.Namespace) -> int:
         if args.record or args.report:
             from snn.eval_extras import run_extras
             run_extras(args, None, images, labels, ticks, {})
+        if args.scheduler:
+            raise ConfigError("--scheduler shards core programs; evaluate a network on one "
+                              "machine, or compile it first (`snn compile NET.npz --out "
+                              "PROG.npz`)")
         out = evaluate_network(net, images, labels, ticks, encoding=args.encoding,
-                               seed=args.seed, decode=args.decode, batch_size=args.batch_size,
+                               seed=args.seed, decode=args.decode,
+                               batch_size=args.batch_size or 500,
                                json_path=args.json, extra=extra)
     if args.ann:
         from snn.converters import ann_predict
