@@ -77,10 +77,15 @@ NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
 NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 PAD = 8
-# a weight row with at most SPARSE_BYTES // 2 bytes of nonzero entries is packed into its first
-# cache line (neuron indices, then weights: ``pack_sparse_rows``) and scattered into V
+# Rows (Prepared.rowinfo, int64 a (core, axon) row r = c * A + a): bits 0-15 its synapses
+# (the SOPs a spike on it causes); bit 16 PACKED, bit 17 INLINE, bits 18-23 the packed
+# entries; bits 32-63: a dense row's index in the row table, a packed row's slot (a row of
+# at most SPARSE_BYTES // 2 bytes of nonzero entries: neuron indices then weights, 2 * half
+# entries, several slots to a table row), an inline row's neuron (32-47) and weight (48-63,
+# signed): a row with one nonzero entry needs no table access at all.
 SPARSE_BYTES = 64
-PACKED = np.int32(1 << 16)  # rowinfo = synapses | (packed entries + 1) << 16
+PACKED = np.int64(1 << 16)
+INLINE = np.int64(1 << 17)
 
 
 @njit(inline="always")
@@ -207,68 +212,125 @@ def sparse_half(mrow: np.ndarray) -> int:
 
 
 @njit(cache=True)
-def pack_sparse_rows(mrow, nrows, half, rowinfo):
-    """Pack every row r < nrows with at most ``half`` nonzero entries into its first
-    2 * half entries (neuron indices, as the row's integer type, then the weights) and
-    mark it in rowinfo (see PACKED); the rest of a packed row is never read."""
-    idx = np.empty(half, np.int64)
-    w = np.empty(half, np.int64)
+def _classify_rows(mrow, nrows, half, nsyn, rowinfo):
+    """rowinfo of every row r < nrows without its index bits; returns (dense rows, packed
+    rows). half = 0: every row dense."""
+    nd = 0
+    npk = 0
     for r in range(nrows):
         k = 0
         for n in range(mrow.shape[1]):
             if mrow[r, n] != 0:
-                if k == half:
-                    k = half + 1
-                    break
-                idx[k] = n
                 k += 1
-        if k > half:
-            continue
-        for j in range(k):
-            w[j] = mrow[r, idx[j]]
-        for n in range(2 * half):
-            mrow[r, n] = 0
-        for j in range(k):
-            mrow[r, j] = idx[j]
-            mrow[r, half + j] = w[j]
-        rowinfo[r] |= (k + 1) << 16
+                if k > half:
+                    break
+        info = np.int64(nsyn[r])
+        if half == 0 or k > half:
+            nd += 1
+        elif k == 1:
+            info |= PACKED | INLINE
+        else:
+            info |= PACKED | (np.int64(k) << 18)
+            npk += 1
+        rowinfo[r] = info
+    return nd, npk
 
 
 @njit(cache=True)
-def unpack_sparse_rows(mrow, rowinfo, half):
-    """The dense rows of a packed copy (the general kernels read dense rows)."""
-    out = mrow.copy()
-    idx = np.empty(half, np.int64)
-    w = np.empty(half, np.int64)
+def _fill_rows(mrow, nrows, half, rowinfo, frow, nd):
+    """Copy dense rows to frow[0:nd], packed rows to the slots after them (slot g: table
+    row g // per, entries from (g % per) * 2 * half), inline rows into rowinfo; set the
+    index bits (a packed row's: its slot g)."""
+    N = mrow.shape[1]
+    per = N // (2 * half) if half else 1
+    d = 0
+    g = nd * per
+    for r in range(nrows):
+        info = rowinfo[r]
+        if info & PACKED == 0:
+            for n in range(N):
+                frow[d, n] = mrow[r, n]
+            rowinfo[r] = info | (np.int64(d) << 32)
+            d += 1
+        elif info & INLINE:
+            for n in range(N):
+                if mrow[r, n] != 0:
+                    rowinfo[r] = info | (np.int64(n) << 32) | (np.int64(mrow[r, n]) << 48)
+                    break
+        else:
+            row = g // per
+            off = (g % per) * 2 * half
+            j = 0
+            for n in range(N):
+                if mrow[r, n] != 0:
+                    frow[row, off + j] = n
+                    frow[row, off + half + j] = mrow[r, n]
+                    j += 1
+            rowinfo[r] = info | (np.int64(g) << 32)
+            g += 1
+
+
+def pack_rows(mrow: np.ndarray, nrows: int, nsyn: np.ndarray, sparse: bool = True
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The fast path's row table and rowinfo (see PACKED) from dense rows mrow[:nrows]:
+    (frow: dense rows, then the packed rows' slots, then a zero row; rowinfo int64)."""
+    half = sparse_half(mrow) if sparse else 0
+    rowinfo = np.empty(nrows, np.int64)
+    nd, npk = _classify_rows(mrow, nrows, half, np.ascontiguousarray(nsyn, np.int64),
+                             rowinfo)
+    per = mrow.shape[1] // (2 * half) if half else 1
+    frow = np.zeros((nd + -(-npk // per) + 1, mrow.shape[1]), mrow.dtype)
+    _fill_rows(mrow, nrows, half, rowinfo, frow, nd)
+    return frow, rowinfo
+
+
+@njit(cache=True)
+def unpack_rows(frow, rowinfo, half, out):
+    """Dense rows out[:len(rowinfo)] from the fast path's table (the general kernels read
+    dense rows)."""
     for r in range(rowinfo.shape[0]):
-        k = (rowinfo[r] >> 16) - 1
-        if k < 0:
-            continue
-        mask = (1 << (mrow.itemsize * 8)) - 1
-        for j in range(k):
-            idx[j] = np.int64(mrow[r, j]) & mask
-            w[j] = mrow[r, half + j]
-        for n in range(mrow.shape[1]):
+        info = rowinfo[r]
+        for n in range(frow.shape[1]):
             out[r, n] = 0
-        for j in range(k):
-            out[r, idx[j]] = w[j]
-    return out
+        if info & PACKED == 0:
+            d = info >> 32
+            for n in range(frow.shape[1]):
+                out[r, n] = frow[d, n]
+        else:
+            _scatter_row(r, out, frow, info, half)
 
 
 @njit(inline="always")
-def _scatter_row(c, V, mrow, r, k, half):
-    """V[c] += packed row r (k entries)."""
-    mask = (1 << (mrow.itemsize * 8)) - 1
-    for j in range(k):
-        n = np.int64(mrow[r, j]) & mask
-        V[c, n] += mrow[r, half + j]
+def _scatter_row(c, V, mrow, info, half):
+    """V[c] += the packed or inline row described by info."""
+    if info & INLINE:
+        V[c, (info >> 32) & 0xFFFF] += info >> 48
+        return
+    mask = (np.int64(1) << (mrow.itemsize * 8)) - 1
+    per = mrow.shape[1] // (2 * half)
+    g = info >> 32
+    row = g // per
+    off = (g % per) * 2 * half
+    for j in range((info >> 18) & 63):
+        V[c, np.int64(mrow[row, off + j]) & mask] += mrow[row, off + half + j]
 
 
 @njit(inline="always")
-def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
+def _prefetch_info(mrow, info, half, step):
+    """Start loading what a spike on the row described by info reads from the table."""
+    if info & PACKED == 0:
+        _prefetch_row(mrow, info >> 32, step)
+    elif info & INLINE == 0:
+        per = mrow.shape[1] // (2 * half)
+        g = info >> 32
+        _prefetch(mrow, g // per, (g % per) * 2 * half)
+
+
+@njit(inline="always")
+def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, rowinfo):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
     afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first),
-    each the index c * A + a of its weight row (and of nsyn).
+    each the index c * A + a of its row (of rowinfo).
     On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
     and the axons seen are marked in seenb (cleared by the caller; no rows: no axon can have
     two spikes in a tick, nothing to mark); returns the collisions (entries on an axon that
@@ -285,6 +347,7 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
     for i in range(nc):
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
+    half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
     coll = 0
     mark = seenb.shape[0] > 0
     for q in range(P):
@@ -298,7 +361,7 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
                 srt[p, k] = r
                 st[p, c - c0] = k + 1
                 if k < PREFETCH_AHEAD:
-                    _prefetch_row(mrow, r, pstep)
+                    _prefetch_info(mrow, rowinfo[r], half, pstep)
                 if mark:
                     bit = np.uint64(1) << np.uint64(a & 63)
                     if seenb[c, a >> 6] & bit:
@@ -321,13 +384,9 @@ def _prefetch_row(mrow, r, step):
 
 
 @njit(inline="always")
-def _prefetch_entry(p, e, srt, mrow, step, rowinfo):
-    """Start loading the weight row of chunk p's sorted entry e (a packed row: its line)."""
-    r = np.int64(srt[p, e])
-    if rowinfo[r] >= PACKED:
-        _prefetch(mrow, r, 0)
-    else:
-        _prefetch_row(mrow, r, step)
+def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half):
+    """Start loading what chunk p's sorted entry e (a row of rowinfo) reads."""
+    _prefetch_info(mrow, rowinfo[np.int64(srt[p, e])], half, step)
 
 
 def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
@@ -350,7 +409,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         sopdue[p, prev] = 0
         fn[p, prev] = 0
     acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow,
-                                  pstep)
+                                  pstep, nsyn)
     etot = st[p, c1 - c0 - 1] if c1 > c0 else 0  # the chunk's entries this tick
     for c in range(c0, c1):
         b = c - c0
@@ -377,19 +436,19 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 V[c, n] = V16[c, n]
             vb[c, 0] = 1
             narrow = False
-        # packed (sparse) rows are scattered now; the dense ones stay, in order
+        # packed and inline rows are scattered now; the dense ones stay, in order, as their
+        # index in the row table
         e1_all = e1
         k = e0
         for e in range(e0, e1):
-            r = np.int64(srt[p, e])
-            info = nsyn[r]
-            if info >= PACKED:
+            info = nsyn[np.int64(srt[p, e])]
+            if info & PACKED:
                 if narrow:
-                    _scatter_row(c, V16, mrow, r, (info >> 16) - 1, half)
+                    _scatter_row(c, V16, mrow, info, half)
                 else:
-                    _scatter_row(c, V, mrow, r, (info >> 16) - 1, half)
+                    _scatter_row(c, V, mrow, info, half)
             else:
-                srt[p, k] = srt[p, e]
+                srt[p, k] = info >> 32
                 k += 1
         e1 = k
         # rows beyond the last four (narrow: MAX_ROWS) are added four at a time (one load and
@@ -418,8 +477,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             r3 = np.int64(srt[p, e + 3]) if e + 3 < e1 else zrow
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
-        for e in range(e0 + PREFETCH_AHEAD, min(e1_all + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, srt, mrow, pstep, nsyn)
+        for e in range(max(e0 + PREFETCH_AHEAD, e1_all), min(e1_all + PREFETCH_AHEAD, etot)):
+            _prefetch_entry(p, e, srt, mrow, pstep, nsyn, half)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:

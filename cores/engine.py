@@ -36,7 +36,8 @@ FULL_ROWS_MAX_BYTES = 1 << 30
 FAST_PATH = True
 # False: the fast path keeps every core's membrane in int32 (tests compare the two)
 NARROW_MEMBRANE = True
-# False: the fast path adds every weight row dense (tests compare the two)
+# False: the fast path keeps every weight row dense (no packed or inline rows; tests
+# compare the two)
 SPARSE_ROWS = True
 # a single frame's threads wait for each other at every tick: on CPUs busy with other work
 # a waiting thread spins and a descheduled one delays its chunk (the others take it over
@@ -297,16 +298,19 @@ class Prepared:
     wbound: np.ndarray | None = None
     npar16: np.ndarray | None = None  # fast path: npar clipped to int16 (_narrow_bounds)
     axon_sources: np.ndarray | None = None  # fast path: uint8 [C * A] source neurons, at most 2
-    # fast path: int32 [C * A] synapses of each row | (packed entries + 1) << 16 where mrow's
-    # row is packed (sparse rows: _fastpath.pack_sparse_rows); None: every row dense
+    # fast path: int64 [C * A] per (core, axon) row: its synapses and where its entries are
+    # (mrow is then the fast path's row table: _fastpath.pack_rows); None: mrow dense
     rowinfo: np.ndarray | None = None
 
     def dense_rows(self) -> np.ndarray:
-        """mrow with every row dense (what the general kernels read)."""
-        if self.rowinfo is None or not (self.rowinfo >= (1 << 16)).any():
+        """The weight rows with every (core, axon) row dense at its index c * A + a, plus
+        a zero row (what the general kernels read)."""
+        if self.rowinfo is None:
             return self.mrow
-        from snn.cores._fastpath import sparse_half, unpack_sparse_rows
-        return unpack_sparse_rows(self.mrow, self.rowinfo, sparse_half(self.mrow))
+        from snn.cores._fastpath import SPARSE_BYTES, unpack_rows
+        out = np.zeros((len(self.rowinfo) + 1, self.mrow.shape[1]), self.mrow.dtype)
+        unpack_rows(self.mrow, self.rowinfo, SPARSE_BYTES // 2 // self.mrow.itemsize, out)
+        return out
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -367,13 +371,11 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
               | ((rowid.astype(np.int64) + 1) << 24))
     rt = pos = wbound = npar16 = axon_sources = rowinfo = None
     if full_rows:
-        from snn.cores._fastpath import pack_routes, pack_sparse_rows, sparse_half
+        from snn.cores._fastpath import pack_routes, pack_rows
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
                          chips, ash)
         wbound, npar16 = _narrow_bounds(p, mrow, par)
-        rowinfo = np.ascontiguousarray(nsyn.reshape(-1), np.int32).copy()
-        if SPARSE_ROWS and sparse_half(mrow):
-            pack_sparse_rows(mrow, C * A, sparse_half(mrow), rowinfo)
+        mrow, rowinfo = pack_rows(mrow, C * A, nsyn.reshape(-1), SPARSE_ROWS)
         has = tcore >= 0
         axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
                                               minlength=C * A), 2).astype(np.uint8)

@@ -165,7 +165,10 @@ def test_packed_sparse_rows_equal_dense_rows(programs, name, monkeypatch) -> Non
     assert np.array_equal(got.potential, want.potential)
     assert all(np.array_equal(a, b) for a, b in zip(got.spikes, want.spikes, strict=True))
     assert all(np.array_equal(got.counters[k], want.counters[k]) for k in got.counters)
-    dense = packed.dense_rows()
-    plain = engine.prepare(prog).mrow
+    # the unpacked table is crossbar * weight of the axon's type, row c * A + a
+    w = np.take_along_axis(prog.weight.astype(np.int64),
+                           prog.axon_type.astype(np.int64)[:, None, :], axis=2)  # [C, N, A]
+    want_rows = (prog.crossbar * w.transpose(0, 2, 1)).reshape(-1, prog.n_neurons)
     rows = prog.n_cores * prog.n_axons
-    assert np.array_equal(dense[:rows], plain[:rows])
+    assert np.array_equal(packed.dense_rows()[:rows], want_rows)
+    assert len(packed.mrow) < rows  # packed and inline rows take no row of their own
