@@ -44,8 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from snn.cores.compiler import compile as compile_net
     from snn.cores.compiler_io import format_table, layer_table
     from snn.cores.spec import CoreSpec
+    from snn.fileio import check_outputs
     from snn.network import SpikingNetwork
 
+    check_outputs({"NET.npz": args.network}, {"--out": args.out, "--json": args.json})
     net = SpikingNetwork.load(args.network)
     spec = CoreSpec.preset(args.preset)
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,

@@ -43,6 +43,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from snn.converters import convert
+    from snn.fileio import check_outputs
+
+    check_outputs({"MODEL": args.model, "--calib-file": args.calib_file}, {"--out": args.out})
 
     if args.calib_file:
         try:

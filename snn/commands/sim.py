@@ -87,6 +87,11 @@ def write_json(path: str | os.PathLike, doc: dict) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    energy = getattr(args, "energy", None)
+    check_outputs({"PROG.npz": args.program,
+                   "--energy": energy if energy and os.path.isfile(energy) else None},
+                  {"--json": args.json})
     program, result = simulate(args)
     doc = result_dict(result)
     extra_results(args, program, result, doc)
