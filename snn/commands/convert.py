@@ -15,6 +15,10 @@ HELP = "convert a trained ANN (.onnx or torch file) into a spiking network (.npz
 
 def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help=".onnx file, or a torch file written by torch.save(model)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load a torch file holding any pickled module; this RUNS CODE from "
+                        "the file, so only for files you trust (default: weights-only "
+                        "loading, which reads tensors and stock torch layers only)")
     p.add_argument("--out", required=True, help="spiking network to write (.npz)")
     p.add_argument("--data", choices=NAMES, default="mnist", help="calibration dataset")
     p.add_argument("--data-dir", default=None,
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                   normalisation=args.normalisation, percentile=args.percentile,
                   channel_wise=args.channel_wise, maxpool=args.maxpool, avgpool=args.avgpool,
                   v_init=args.v_init, input_layout=args.input_layout, encoding=args.encoding,
-                  decode=args.decode)
+                  decode=args.decode, trust_pickle=args.trust_pickle)
     net.meta["source"] = Path(args.model).name
     net.save(args.out)
     shapes = net.shapes()
