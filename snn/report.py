@@ -182,10 +182,18 @@ class Report:
         path = Path(path)
         if not path.exists():
             raise FormatError(f"{path}: no such report file")
+        if path.is_dir():
+            raise FormatError(f"{path}: is a folder, not a report file")
+        raw = path.read_bytes()
+        if raw[:2] == b"PK":
+            raise FormatError(f"{path}: a .npz (zip) file, not a JSON report; `snn report` "
+                              "renders the JSON of `snn eval PROG.npz ... --report R.json` or "
+                              "`snn sim PROG.npz --energy truenorth --json R.json` (a spike "
+                              "record .npz goes to `snn raster`)")
         try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}: not JSON ({exc})") from exc
+            d = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(f"{path}: not JSON ({exc})") from None
         if isinstance(d, dict) and "report" in d and isinstance(d["report"], dict):
             d = d["report"]
         if not isinstance(d, dict) or d.get("format") != REPORT_FORMAT:
