@@ -213,16 +213,18 @@ class SpikeRun:
         from snn.validate import load_npz
         g = load_npz(path, "run file", "record one with `snn eval PROG.npz ... --record "
                      "RUN.npz` (or give the JSON of `snn sim ... --record full`)")
-        _check_run_arrays(g, str(path))
-        run = cls(ticks=int(g["ticks"]), spikes=g["spikes"], offsets=g["offsets"],
-                  n_cores=int(g["n_cores"]), n_neurons=int(g["n_neurons"]),
-                  tick_s=float(g["tick_s"]), neuron_used=g.get("neuron_used"),
+        meta = _check_run_arrays(g, str(path))
+        from snn.validate import scalar
+        one = {k: scalar(g, k, "float" if k == "tick_s" else "int", str(path))
+               for k in ("ticks", "n_cores", "n_neurons", "tick_s", "n_inputs") if k in g}
+        run = cls(ticks=one["ticks"], spikes=g["spikes"], offsets=g["offsets"],
+                  n_cores=one["n_cores"], n_neurons=one["n_neurons"],
+                  tick_s=one["tick_s"], neuron_used=g.get("neuron_used"),
                   layer_names=[str(x) for x in g.get("layer_names", [])],
                   core_layer=g.get("core_layer"), input_events=g.get("input_events"),
                   input_offsets=g.get("input_offsets"), input_map=g.get("input_map"),
-                  n_inputs=int(g["n_inputs"]) if "n_inputs" in g else None,
-                  labels=g.get("labels"), predictions=g.get("predictions"),
-                  meta=json.loads(str(g["meta"])) if "meta" in g else {})
+                  n_inputs=one.get("n_inputs"),
+                  labels=g.get("labels"), predictions=g.get("predictions"), meta=meta)
         if program is not None and run.neuron_used is None:
             run._add_program_info(program)
         return run
@@ -480,9 +482,9 @@ def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = N
                                 predictions=predict(program, res, ticks), meta=meta)
 
 
-def _check_run_arrays(g: dict[str, np.ndarray], where: str) -> None:
+def _check_run_arrays(g: dict[str, np.ndarray], where: str) -> dict:
     """Types, shapes and ranges of an ``snn-run/1`` file's arrays (FormatError naming the
-    key)."""
+    key); returns its metadata."""
     from snn.validate import scalar
     tag = scalar(g, "format", "str", where) if "format" in g else "none"
     if tag != RUN_FORMAT:
@@ -516,8 +518,43 @@ def _check_run_arrays(g: dict[str, np.ndarray], where: str) -> None:
                 or o[-1] != rows or np.any(np.diff(o) < 0)):
             raise FormatError(f"{where}: {key!r} must rise from 0 to the number of rows "
                               f"({rows}), one entry per frame boundary")
-    if "core_layer" in g and (g["core_layer"].ndim != 1 or len(g["core_layer"]) != n_cores):
-        raise FormatError(f"{where}: 'core_layer' must have one entry per core ({n_cores})")
+    if ("input_events" in g) != ("input_offsets" in g):
+        raise FormatError(f"{where}: 'input_events' and 'input_offsets' come together")
+    if "input_offsets" in g and len(g["input_offsets"]) != len(g["offsets"]):
+        raise FormatError(f"{where}: 'input_offsets' must have one entry per frame boundary, "
+                          f"as 'offsets' ({len(g['offsets'])})")
+    n_frames = len(g["offsets"]) - 1
+    names = g.get("layer_names")
+    if names is not None and (names.dtype.kind not in "US" or names.ndim != 1):
+        raise FormatError(f"{where}: 'layer_names' must be a list of strings")
+    if "core_layer" in g:
+        cl = g["core_layer"]
+        top = len(names) - 1 if names is not None else np.iinfo(np.int32).max
+        if (cl.dtype.kind not in "iu" or cl.ndim != 1 or len(cl) != n_cores
+                or (len(cl) and (cl.min() < -1 or cl.max() > top))):
+            raise FormatError(f"{where}: 'core_layer' must hold one layer index (-1..{top}) "
+                              f"per core ({n_cores})")
+    if "neuron_used" in g:
+        nu = g["neuron_used"]
+        if nu.dtype != np.bool_ or nu.shape != (n_cores, n_neurons):
+            raise FormatError(f"{where}: 'neuron_used' must be bool [{n_cores}, {n_neurons}], "
+                              f"is {nu.dtype} {nu.shape}")
+    if "n_inputs" in g and scalar(g, "n_inputs", "int", where) < 0:
+        raise FormatError(f"{where}: 'n_inputs' must be >= 0")
+    if "input_map" in g and len(g["input_map"]):
+        im = g["input_map"]
+        if im.min() < 0 or im[:, 0].max() >= n_cores:
+            raise FormatError(f"{where}: 'input_map' rows must be (core < {n_cores}, axon, "
+                              "element), none negative")
+    if "input_events" in g and len(g["input_events"]):
+        ie = g["input_events"]
+        if ie.min() < 0 or ie[:, 1].max() >= n_cores:
+            raise FormatError(f"{where}: 'input_events' rows must be (tick, core < {n_cores}, "
+                              "axon), none negative")
+    for key in ("labels", "predictions"):
+        if key in g and (g[key].dtype.kind not in "iu" or g[key].shape != (n_frames,)):
+            raise FormatError(f"{where}: {key!r} must be integers, one per frame ({n_frames})")
+    meta: dict = {}
     if "meta" in g:
         try:
             meta = json.loads(scalar(g, "meta", "str", where))
@@ -525,3 +562,4 @@ def _check_run_arrays(g: dict[str, np.ndarray], where: str) -> None:
             raise FormatError(f"{where}: 'meta' is not valid JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise FormatError(f"{where}: 'meta' must be a JSON object")
+    return meta

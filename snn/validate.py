@@ -161,8 +161,8 @@ def _extra(p: Any, name: str, kinds: str, ndim: int | None, n: int | None = None
                 "US": "strings"}.get(kinds, kinds)
         raise ProgramError(key, f"dtype is {a.dtype}, must hold {want}")
     if ndim is not None and a.ndim != ndim:
-        if not (ndim == 0 and a.size == 1):
-            raise ProgramError(key, f"must have {ndim} dimension(s), has shape {a.shape}")
+        what = "a single value (a 0-d array)" if ndim == 0 else f"{ndim}-D"
+        raise ProgramError(key, f"must be {what}, has shape {a.shape}")
     if n is not None and a.ndim == 1 and len(a) != n:
         raise ProgramError(key, f"has {len(a)} entries, must have {n}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
@@ -225,7 +225,9 @@ def validate_program(p: Any) -> None:
         v = _extra(p, name, "iuf", 0)
         if v is not None and not float(v.reshape(-1)[0]) > 0:
             raise ProgramError("x_" + name, f"is {float(v.reshape(-1)[0])}, must be > 0")
-    _extra(p, "v_init", "iuf", 0)
+    v_init = _extra(p, "v_init", "iuf", 0)
+    if v_init is not None:
+        _range("x_v_init", v_init, -10, 10, "must be a fraction of the threshold, -10..10")
     lat = _extra(p, "latency_ticks", "iu", 0)
     if lat is not None:
         _range("x_latency_ticks", lat, 0, MAX_LATENCY_TICKS,
@@ -249,8 +251,9 @@ def _validate_input_map(p: Any, C: int, A: int, n_el: int | None) -> None:
     core = _extra(p, "input_map_core", "iu", 1, m)
     axon = _extra(p, "input_map_axon", "iu", 1, m)
     tick = _extra(p, "input_map_tick", "iu", 1, m)
-    if "n_input_elements" in p.extras:  # binarized programs: element n is the bias input
-        limit = int(np.asarray(p.extras["n_input_elements"]).reshape(-1)[0]) + 1
+    n_bin = _extra(p, "n_input_elements", "iu", 0)
+    if n_bin is not None:  # binarized programs: element n is the bias input
+        limit = int(n_bin) + 1
     else:
         limit = n_el
     if limit is not None:
@@ -404,8 +407,9 @@ def _check_meta(meta: dict, where: str) -> None:
                 raise FormatError(f"{where}: meta {key!r} is {v!r}, must be a number > 0")
     if "v_init" in meta:
         v = meta["v_init"]
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
-            raise FormatError(f"{where}: meta 'v_init' is {v!r}, must be a finite number")
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not abs(v) <= 10:
+            raise FormatError(f"{where}: meta 'v_init' is {v!r}, must be a fraction of the "
+                              "threshold, -10..10")
 
 
 def _layer(i: int, spec: Any, arrays: dict[str, np.ndarray], where: str,
@@ -416,7 +420,7 @@ def _layer(i: int, spec: Any, arrays: dict[str, np.ndarray], where: str,
         raise FormatError(f"{where}: layer {i} must be a JSON object, is {type(spec).__name__}")
     spec = dict(spec)
     kind = spec.pop("kind", None)
-    if kind not in kinds:
+    if not isinstance(kind, str) or kind not in kinds:
         raise FormatError(f"{where}: layer {i} has kind {kind!r}; known kinds: {sorted(kinds)}")
     klass = kinds[kind]
     name = spec.get("name")
