@@ -211,7 +211,7 @@ class SpikeRun:
         if path.suffix.lower() == ".json":
             return cls.from_sim_json(path, program)
         from snn.validate import load_npz
-        g = load_npz(path, "run file", "record one with `snn eval PROG.npz ... --record "
+        g = load_npz(path, "run", "record one with `snn eval PROG.npz ... --record "
                      "RUN.npz` (or give the JSON of `snn sim ... --record full`)")
         meta = _check_run_arrays(g, str(path))
         from snn.validate import scalar

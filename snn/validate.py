@@ -58,8 +58,9 @@ def check_memory(nbytes: int, what: str, fix: str = "") -> None:
     """Raise FormatError if ``nbytes`` would not fit in the available memory."""
     avail = available_memory()
     if nbytes > MEMORY_FRACTION * avail:
-        raise FormatError(f"{what} needs {_gb(nbytes)} of memory, more than this machine has "
-                          f"available ({_gb(avail)}); {fix or 'the declared sizes are wrong'}")
+        raise FormatError(f"{what}: {_gb(nbytes)} of memory needed, more than this machine "
+                          f"has available ({_gb(avail)}); "
+                          f"{fix or 'the declared sizes are wrong'}")
 
 
 def _gb(n: float) -> str:
@@ -82,8 +83,12 @@ def load_npz(path: str | os.PathLike, what: str, hint: str = "") -> dict[str, np
     if path.is_dir():
         raise FormatError(f"{path}: is a folder, not a {what} file{tail}")
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        why = ("a truncated or damaged zip archive (its end is missing)"
+               if head == b"PK\x03\x04" else "empty" if not head else "not a zip archive")
         raise FormatError(f"{path}: not a readable {what} (.npz, a zip of numpy arrays): it is "
-                          f"not a zip archive{tail}")
+                          f"{why}{tail}")
     try:
         with zipfile.ZipFile(path) as zf:
             total = 0
@@ -99,7 +104,7 @@ def load_npz(path: str | os.PathLike, what: str, hint: str = "") -> dict[str, np
                                       f"Python objects), which is never loaded: {what} "
                                       "files hold plain numeric or string arrays only")
                 total += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 1)
-            check_memory(total, f"{path}: the arrays this {what} declares",
+            check_memory(total, f"{path}: the arrays the file declares",
                          "the file's declared array sizes are wrong or it was not made for "
                          "this machine")
             out: dict[str, np.ndarray] = {}
@@ -112,6 +117,16 @@ def load_npz(path: str | os.PathLike, what: str, hint: str = "") -> dict[str, np
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
         raise FormatError(f"{path}: damaged {what} ({type(exc).__name__}: {exc}){tail}") \
             from None
+
+
+def npz_format(path: str | os.PathLike) -> str:
+    """The ``format`` tag of an ``.npz`` file ("none" when it has none), read safely:
+    FormatError (never numpy's or zipfile's exceptions) for anything that is not an
+    ``.npz`` of plain arrays. For commands that accept several kinds of file."""
+    path = Path(path)
+    arrays = load_npz(path, "snn file (.npz)", "give a spiking network (snn-net/1, from "
+                      "`snn convert`) or a core program (snn-cores/1, from `snn compile`)")
+    return scalar(arrays, "format", "str", str(path)) if "format" in arrays else "none"
 
 
 def _npy_header(fh: Any, path: Path, key: str) -> tuple[tuple[int, ...], np.dtype]:

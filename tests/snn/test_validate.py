@@ -143,3 +143,22 @@ def test_raster_spike_beyond_the_program_is_a_clear_error(tmp_path, capsys):
     assert main(["raster", str(run), "--program", str(prog), "--out",
                  str(tmp_path / "r.png")]) == 1
     assert "spike 1 is on core 7, the program has 2 cores" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", "it is empty"), (b"hello", "not a zip archive"),
+    (b"PK\x03\x04" + bytes(40), "truncated or damaged zip")])
+def test_npz_format_never_leaks_numpy_or_zipfile_errors(tmp_path, content, words):
+    from snn.validate import npz_format
+    path = tmp_path / "x.npz"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=words) as exc:
+        npz_format(path)
+    assert "allow_pickle" not in str(exc.value)
+
+
+def test_npz_format_of_good_files(tmp_path):
+    from snn.validate import npz_format
+    assert npz_format(_net().save(tmp_path / "n.npz")) == "snn-net/1"
+    np.savez(tmp_path / "plain.npz", a=np.arange(3))
+    assert npz_format(tmp_path / "plain.npz") == "none"
