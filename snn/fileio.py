@@ -132,3 +132,18 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
 def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> Path:
     """Write JSON atomically (with a final newline); return the path."""
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def check_output_dir(flag: str, path: PathLike,
+                     inputs: Mapping[str, PathLike | None] | None = None) -> None:
+    """Refuse, before any work, an output folder that is a file, is (or holds) one of the
+    inputs' paths, or cannot be written in (tried with a temp file)."""
+    target = resolve_target(path)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file, not a folder; give a folder for the "
+                          "results")
+    for iflag, ipath in (inputs or {}).items():
+        if ipath is not None and resolve_target(ipath) == target:
+            raise ConfigError(f"{flag} {path} is the input {iflag} {ipath}; give another "
+                              "folder")
+    check_writable(flag, target / ".snn-results")

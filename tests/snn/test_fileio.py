@@ -122,3 +122,24 @@ def test_unwritable_place_refused_even_as_root():
     # /proc takes no new files, whoever runs the test
     with pytest.raises(ConfigError, match=r"--out /proc/snn-test/x\.json: cannot write in /proc"):
         check_outputs({}, {"--out": "/proc/snn-test/x.json"})
+
+
+def test_output_dir_checks(tmp_path):
+    from snn.fileio import check_output_dir
+    f = tmp_path / "suite.toml"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        check_output_dir("--out", f)
+    with pytest.raises(ConfigError, match="cannot write in /proc"):
+        check_output_dir("--out", "/proc/results")
+    check_output_dir("--out", tmp_path / "new" / "results", {"SUITE": f})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["suite.toml"]
+
+
+def test_bench_and_demo_refuse_a_file_as_results_folder(tmp_path, capsys):
+    from snn.cli import main
+    f = tmp_path / "taken"
+    f.write_text("keep")
+    assert main(["demo", "--out", str(f)]) == 1
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert f.read_text() == "keep"
