@@ -84,10 +84,9 @@ def load_torch(path: str | os.PathLike, trust_pickle: bool = False):
             raise ConversionError(
                 f"{path}: a pickle that holds more than tensors and stock torch layers"
                 f"{f' (it calls {name.group(1)})' if name else ''}; loading it would run code "
-                "from the "
-                "file, so it was not loaded. "
-                "If you trust the file, opt in with `snn convert --trust-pickle` "
-                f"(trust_pickle=True in Python). {SAFE_ALTERNATIVES}.") from None
+                "from the file, so it was not loaded. If you trust the file, opt in with "
+                "`snn convert --trust-pickle` (trust_pickle=True in Python; `snn eval --ann` "
+                f"takes an .onnx or a stock-layer torch file). {SAFE_ALTERNATIVES}.") from None
         obj = _load_trusted(torch, path)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds
         raise ConversionError(f"{path}: not a torch model file ({type(exc).__name__}: "

@@ -20,6 +20,7 @@ would fix it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -63,7 +64,9 @@ def check_memory(nbytes: int, what: str, fix: str = "") -> None:
                           f"{fix or 'the declared sizes are wrong'}")
 
 
-def _gb(n: float) -> str:
+def _gb(n: int) -> str:
+    if n >= 2 ** 70:
+        return "more than 10^12 GB"
     return f"{n / 2 ** 30:.1f} GB" if n >= 2 ** 30 else f"{n / 2 ** 20:.1f} MB"
 
 
@@ -103,7 +106,7 @@ def load_npz(path: str | os.PathLike, what: str, hint: str = "") -> dict[str, np
                     raise FormatError(f"{path}: key {key!r} is an object array (pickled "
                                       f"Python objects), which is never loaded: {what} "
                                       "files hold plain numeric or string arrays only")
-                total += int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 1)
+                total += math.prod(shape) * max(dtype.itemsize, 1)  # exact, no overflow
             check_memory(total, f"{path}: the arrays the file declares",
                          "the file's declared array sizes are wrong or it was not made for "
                          "this machine")
@@ -114,7 +117,9 @@ def load_npz(path: str | os.PathLike, what: str, hint: str = "") -> dict[str, np
             return out
     except FormatError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as exc:
+    except MemoryError:
+        raise FormatError(f"{path}: the {what} does not fit in memory") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and numpy raise many kinds
         raise FormatError(f"{path}: damaged {what} ({type(exc).__name__}: {exc}){tail}") \
             from None
 
@@ -136,7 +141,7 @@ def _npy_header(fh: Any, path: Path, key: str) -> tuple[tuple[int, ...], np.dtyp
             shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
         else:
             shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a damaged header fails in many ways
         raise FormatError(f"{path}: key {key!r} is not a readable numpy array "
                           f"({type(exc).__name__}: {exc})") from None
     return tuple(int(s) for s in shape), np.dtype(dtype)

@@ -173,3 +173,28 @@ def test_program_without_input_map_points_to_snn_sim(tmp_path, capsys):
 def test_sim_refuses_absurd_ticks_before_running(good, capsys):
     assert main(["sim", str(good[0]), "--ticks", "99999999999"]) == 1
     assert "--ticks 99999999999 is more than" in capsys.readouterr().err
+
+
+def test_absurd_declared_shape_does_not_overflow(tmp_path):
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<i4", "fortran_order": False, "shape": (10 ** 200, 10 ** 200)})
+    path = tmp_path / "absurd.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("format.npy", _npy(np.array("snn-cores/1")))
+        zf.writestr("leak.npy", buf.getvalue())
+    with pytest.raises(FormatError, match="memory needed"):
+        CoreProgram.load(path)
+
+
+def test_corrupted_member_is_a_format_error(good, tmp_path):
+    raw = bytearray(good[0].read_bytes())
+    for at in range(200, len(raw) - 200, max(1, (len(raw) - 400) // 25)):
+        bad = bytearray(raw)
+        bad[at] ^= 0xFF
+        path = tmp_path / "flip.npz"
+        path.write_bytes(bytes(bad))
+        try:
+            CoreProgram.load(path)
+        except SnnError:
+            pass
