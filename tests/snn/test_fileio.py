@@ -11,13 +11,13 @@ from snn.errors import ConfigError, SnnError
 from snn.fileio import atomic_write_text, check_outputs
 
 
-def test_output_equal_to_input_refused_naming_both_flags(tmp_path):
+def test_output_equal_to_input_refused_naming_both_flags(tmp_path, monkeypatch):
     src = tmp_path / "net.npz"
     src.write_bytes(b"precious")
     with pytest.raises(ConfigError, match=r"--out .*net\.npz is the input NET\.npz"):
         check_outputs({"NET.npz": src}, {"--out": src})
     # a relative spelling of the same file
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match="--json"):
         check_outputs({"NET.npz": str(src)}, {"--json": "./sub/../net.npz"})
     assert src.read_bytes() == b"precious"
