@@ -49,8 +49,8 @@ def load_model(suite: Suite, spec: ModelSpec) -> Any:
         raise DatasetError(f"[models.{spec.name}] {path}: model file not found{hint}")
     if path.suffix == ".onnx":
         return str(path)
-    import torch
-    return torch.load(path, map_location="cpu", weights_only=False)
+    from snn.converters.torch_import import load_torch
+    return load_torch(path)  # weights-only: stock layers load, other pickles are refused
 
 
 def ann_accuracy(model: Any, images: np.ndarray, labels: np.ndarray, pixel_scale: float

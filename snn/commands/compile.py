@@ -44,12 +44,17 @@ def run(args: argparse.Namespace) -> int:
     from snn.cores.compiler import compile as compile_net
     from snn.cores.compiler_io import format_table, layer_table
     from snn.cores.spec import CoreSpec
+    from snn.fileio import check_outputs
     from snn.network import SpikingNetwork
+    from snn.validate import validate_program
 
+    check_outputs({"NET.npz": args.network}, {"--out": args.out, "--json": args.json})
     net = SpikingNetwork.load(args.network)
     spec = CoreSpec.preset(args.preset)
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
                           encoding=args.encoding, max_chips=args.max_chips)
+    program.validate()
+    validate_program(program)  # the checks `snn eval` and `snn sim` run on loading it
     program.save(args.out)
     chips = -(-program.n_cores // spec.cores_per_chip)
     print(f"{args.network} -> {args.out}: {program.n_cores} cores, {chips} chip(s), "

@@ -127,6 +127,9 @@ def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[in
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    check_outputs({"NETWORK": args.network, "--ann": args.ann},
+                  {"--json": args.json, "--record": args.record, "--report": args.report})
     ticks = parse_ticks(args.ticks)
     fmt = file_format(args.network)
     if fmt not in ("snn-cores/1", "snn-net/1"):
