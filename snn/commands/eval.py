@@ -57,15 +57,12 @@ def write_json_atomic(path: str | os.PathLike, obj: dict) -> None:
 
 
 def file_format(path: str | os.PathLike) -> str:
-    """The ``format`` tag of an .npz file."""
+    """The ``format`` tag of an .npz file (a FormatError for anything else)."""
+    from snn.validate import npz_format
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return str(data["format"]) if "format" in data.files else "none"
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: not a readable .npz file ({exc})") from exc
+    return npz_format(path)
 
 
 def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
