@@ -278,10 +278,24 @@ def pack_rows(mrow: np.ndarray, nrows: int, nsyn: np.ndarray, sparse: bool = Tru
     rowinfo = np.empty(nrows, np.int64)
     nd, npk = _classify_rows(mrow, nrows, half, np.ascontiguousarray(nsyn, np.int64),
                              rowinfo)
+    if nd == nrows and len(mrow) == nrows + 1:  # every row dense: the table as it is
+        rowinfo |= np.arange(nrows, dtype=np.int64) << 32
+        return mrow, rowinfo
     per = mrow.shape[1] // (2 * half) if half else 1
-    frow = np.zeros((nd + -(-npk // per) + 1, mrow.shape[1]), mrow.dtype)
+    rows = nd + -(-npk // per) + 1
+    if nd < nrows and rows == nrows + 1:  # nrows + 1 rows: "nothing packed" (_identity)
+        rows += 1
+    frow = np.zeros((rows, mrow.shape[1]), mrow.dtype)
     _fill_rows(mrow, nrows, half, rowinfo, frow, nd)
     return frow, rowinfo
+
+
+@njit(inline="always")
+def _identity(mrow, rowinfo):
+    """True when no row is packed or inline: the table holds row r at index r (it then has
+    exactly one row per rowinfo entry plus the zero row; pack_rows pads otherwise), so the
+    kernels skip the rowinfo lookups."""
+    return mrow.shape[0] == rowinfo.shape[0] + 1
 
 
 @njit(cache=True)
@@ -348,6 +362,7 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
     half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
+    ident = _identity(mrow, rowinfo)
     coll = 0
     mark = seenb.shape[0] > 0
     for q in range(P):
@@ -361,7 +376,10 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
                 srt[p, k] = r
                 st[p, c - c0] = k + 1
                 if k < PREFETCH_AHEAD:
-                    _prefetch_info(mrow, rowinfo[r], half, pstep)
+                    if ident:
+                        _prefetch_row(mrow, r, pstep)
+                    else:
+                        _prefetch_info(mrow, rowinfo[r], half, pstep)
                 if mark:
                     bit = np.uint64(1) << np.uint64(a & 63)
                     if seenb[c, a >> 6] & bit:
@@ -384,9 +402,12 @@ def _prefetch_row(mrow, r, step):
 
 
 @njit(inline="always")
-def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half):
+def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half, ident):
     """Start loading what chunk p's sorted entry e (a row of rowinfo) reads."""
-    _prefetch_info(mrow, rowinfo[np.int64(srt[p, e])], half, step)
+    if ident:
+        _prefetch_row(mrow, np.int64(srt[p, e]), step)
+    else:
+        _prefetch_info(mrow, rowinfo[np.int64(srt[p, e])], half, step)
 
 
 def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
@@ -399,6 +420,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
     half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
+    ident = _identity(mrow, nsyn)
     do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
@@ -439,8 +461,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         # packed and inline rows are scattered now; the dense ones stay, in order, as their
         # index in the row table
         e1_all = e1
-        k = e0
-        for e in range(e0, e1):
+        k = e0 if not ident else e1
+        for e in range(e0 if not ident else e1, e1):
             info = nsyn[np.int64(srt[p, e])]
             if info & PACKED:
                 if narrow:
@@ -478,7 +500,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
         for e in range(max(e0 + PREFETCH_AHEAD, e1_all), min(e1_all + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, srt, mrow, pstep, nsyn, half)
+            _prefetch_entry(p, e, srt, mrow, pstep, nsyn, half, ident)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:

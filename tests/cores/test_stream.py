@@ -172,3 +172,18 @@ def test_packed_sparse_rows_equal_dense_rows(programs, name, monkeypatch) -> Non
     rows = prog.n_cores * prog.n_axons
     assert np.array_equal(packed.dense_rows()[:rows], want_rows)
     assert len(packed.mrow) < rows  # packed and inline rows take no row of their own
+
+
+def test_row_table_marks_identity_only_when_nothing_is_packed() -> None:
+    """The kernels skip rowinfo lookups when the table has one row per (core, axon) row
+    plus the zero row; a table with one packed row must not look like that."""
+    from snn.cores._fastpath import pack_rows
+    rng = np.random.default_rng(0)
+    dense = rng.integers(1, 5, (9, 64)).astype(np.int8)
+    frow, info = pack_rows(dense, 8, np.full(8, 64))
+    assert len(frow) == 9 and np.array_equal(frow[:8], dense[:8])
+    one = dense.copy()
+    one[3] = 0
+    one[3, [5, 9]] = 7  # one packed row (2 entries), no inline row
+    frow, info = pack_rows(one, 8, np.full(8, 64))
+    assert len(frow) != 9 and info[3] & (1 << 16)
