@@ -510,9 +510,10 @@ def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
                npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, seed_hash, fast,
                route,
                in_tick, in_core, in_axon, in_off,
-               counters, outputs, counts, pc, pt, pot, recs, record):
+               counters, outputs, counts, pc, pt, pot, recs, record, frame0):
     """B frames in parallel (prange over frames), each with fresh state and serial cores
-    (one route chunk), from the membrane v0 [C, N]."""
+    (one route chunk), from the membrane v0 [C, N]; frame b's PRNG key is that of frame
+    frame0 + b of the run (so results do not depend on how frames are batched)."""
     C = axinfo.shape[0]
     N = npar.shape[2]
     B = counters.shape[0]
@@ -523,7 +524,7 @@ def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
         seenb = np.zeros((C, (A + 63) // 64), np.uint64)
         ev = np.empty((SLOTS, ev_off[C]), np.int16)
         evn = np.zeros((SLOTS, C), np.int32)
-        hframe = _step(seed_hash, b)
+        hframe = _step(seed_hash, frame0 + b)
         lo = in_off[b]
         hi = in_off[b + 1]
         rec = frame_serial(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb,

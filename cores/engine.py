@@ -156,9 +156,12 @@ class RunResult:
 def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
         record: str = "none", seed: int = 0, per_core: bool = False, per_tick: bool = False,
         return_potential: bool = False, backend: str = "numba",
-        chip_size: tuple[int, int] = (64, 64), progress: bool = False) -> RunResult:
+        chip_size: tuple[int, int] = (64, 64), progress: bool = False,
+        first_frame: int = 0) -> RunResult:
     """Run ``program`` for ``ticks`` ticks on B frames of ``inputs`` (default: the stored
-    inputs as one frame). See the module docstring and DESIGN §3 for the semantics."""
+    inputs as one frame). See the module docstring and DESIGN §3 for the semantics.
+    first_frame: the index of the first frame in a longer run (stochastic programs draw
+    from the key of that frame), so batches of one run give the results of the run."""
     ticks = check_run_args(program, ticks, record, backend, chip_size)
     if inputs is None:
         inputs = InputSpikes.from_program(program)
@@ -169,7 +172,8 @@ def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
         from snn.cores.reference import run_reference
         return run_reference(program, ticks, inputs, record=record, seed=seed,
                              per_core=per_core, per_tick=per_tick,
-                             return_potential=return_potential, chip_size=chip_size)
+                             return_potential=return_potential, chip_size=chip_size,
+                             first_frame=first_frame)
     if backend == "brian2":
         from snn.cores.brian2_backend import run_brian2
         return run_brian2(program, ticks, inputs, record=record, seed=seed, per_core=per_core,
@@ -177,7 +181,7 @@ def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
                           chip_size=chip_size)
     prep = prepare(program, chip_size, inputs)
     kw = dict(record=record, seed=seed, per_core=per_core, per_tick=per_tick,
-              return_potential=return_potential)
+              return_potential=return_potential, first_frame=first_frame)
     if not progress or inputs.n_frames < 2:
         return run_prepared(prep, ticks, inputs, **kw)
     from tqdm import tqdm
@@ -187,7 +191,7 @@ def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
     with tqdm(total=B, desc="frames", unit="frame") as bar:
         for lo in range(0, B, step):
             parts.append(run_prepared(prep, ticks, _frames(inputs, lo, min(B, lo + step)),
-                                      **kw))
+                                      **dict(kw, first_frame=first_frame + lo)))
             bar.update(parts[-1].n_frames)
     return concat_results(parts)
 
@@ -512,7 +516,8 @@ def _sorted_inputs(inputs: InputSpikes, ticks: int) -> tuple[np.ndarray, ...]:
 
 def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, *,
                  record: str = "none", seed: int = 0, per_core: bool = False,
-                 per_tick: bool = False, return_potential: bool = False) -> RunResult:
+                 per_tick: bool = False, return_potential: bool = False,
+                 first_frame: int = 0) -> RunResult:
     """run() with the numba backend on arrays from ``prepare(program, chip_size)``, to run
     one (large) program many times without preparing it again. Inputs must not collide
     more than those given to prepare() (they decide whether int32 is safe for V), else
@@ -567,7 +572,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             seenb = np.zeros((C, (A + 63) // 64), np.uint64)
             ev = np.empty((K.SLOTS, ev_off[-1]), np.int16)
             evn = np.zeros((K.SLOTS, len(ev_off) - 1), np.int32)
-            hframe = np.uint64(K.frame_hash(sh, 0))
+            hframe = np.uint64(K.frame_hash(sh, first_frame))
             kernel = K.frame_parallel if parallel_cores else K.frame_serial
             return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
@@ -590,7 +595,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             K.run_frames(T_, v0, A, ev_off, *common, sh, *route, it, ic, ia,
                          off[sl.start:sl.stop + 1],
                          counters[sl], outputs[sl], counts[sl], pc[sl], pt[sl],
-                         pot[sl] if return_potential else pot, recs, full)
+                         pot[sl] if return_potential else pot, recs, full, first_frame)
         wall = _timed_batch(call_b, T, B, counters)
         if full:
             spikes = [recs[b] for b in range(B)]

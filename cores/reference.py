@@ -47,7 +47,8 @@ def _bernoulli_sign(value: int, r: int) -> int:
 
 def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "none",
                   seed: int = 0, per_core: bool = False, per_tick: bool = False,
-                  return_potential: bool = False, chip_size: tuple[int, int] = (64, 64)):
+                  return_potential: bool = False, chip_size: tuple[int, int] = (64, 64),
+                  first_frame: int = 0):
     """Run every frame of ``inputs`` (an engine.InputSpikes) tick by tick; return a RunResult."""
     from snn.cores.engine import COUNTERS, RunResult, hop_counts
     p = program
@@ -86,7 +87,7 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
                                   and p.stochastic_synapse[c, n, ty])
                     for j in range(k):
                         if stochastic:
-                            r = key(seed, b, t, c, KIND_SYNAPSE, a, j, n)
+                            r = key(seed, first_frame + b, t, c, KIND_SYNAPSE, a, j, n)
                             V[c][n] += _bernoulli_sign(w, r)
                         else:
                             V[c][n] += w
@@ -99,13 +100,14 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
                     # 2. leak (stochastic: sign(leak) with probability |leak|/256), clamp
                     leak = int(p.leak[c, n])
                     if p.stochastic_leak is not None and p.stochastic_leak[c, n]:
-                        leak = _bernoulli_sign(leak, key(seed, b, t, c, KIND_LEAK, n))
+                        leak = _bernoulli_sign(leak, key(seed, first_frame + b, t, c,
+                                                         KIND_LEAK, n))
                     v = min(max(V[c][n] + leak, V_MIN), V_MAX)
                     # 3. fire (threshold + (random & mask)), reset by mode, floor at -beta
                     theta = int(p.threshold[c, n])
                     eta = 0
                     if p.threshold_mask is not None and p.threshold_mask[c, n]:
-                        eta = (key(seed, b, t, c, KIND_THRESHOLD, n) >> 33) & int(
+                        eta = (key(seed, first_frame + b, t, c, KIND_THRESHOLD, n) >> 33) & int(
                             p.threshold_mask[c, n])
                     if v >= theta + eta:
                         fired.append((c, n))

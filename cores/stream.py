@@ -290,7 +290,7 @@ class FrameStream:
         for s, t in enumerate(self.ticks):
             sel = inp if t == self.ticks[-1] else _truncate(inp, t + self.latency)
             res = run_prepared(self.prep, t + self.latency, sel, return_potential=True,
-                               seed=self.seed)
+                               seed=self.seed, first_frame=first_frame)
             engine_s += res.wall_s
             pred[:, s] = np.argmax(decode(self.program, res.outputs, res.potential, t), axis=1)
             for i, k in enumerate(COUNTER_KEYS):

@@ -187,3 +187,33 @@ def test_row_table_marks_identity_only_when_nothing_is_packed() -> None:
     one[3, [5, 9]] = 7  # one packed row (2 entries), no inline row
     frow, info = pack_rows(one, 8, np.full(8, 64))
     assert len(frow) != 9 and info[3] & (1 << 16)
+
+
+def test_stochastic_program_does_not_depend_on_batching(programs) -> None:  # noqa: ANN001
+    """Off the fast path each frame draws from the key of its index in the whole run, so
+    batches (and Dask shards) give the results of one run, as the reference computes."""
+    import copy
+
+    from snn.cores.engine import InputSpikes
+    prog = copy.deepcopy(programs["mlp"])
+    prog.stochastic_synapse = np.zeros_like(prog.weight, dtype=bool)
+    prog.stochastic_synapse[0] = True  # core 0's synapses fire with probability |w| / 256
+    imgs, labels = _images(7, 8), np.arange(7) % 10
+    fs = FrameStream(prog, TICKS, seed=5)
+    assert not fs.fast
+    tallies = []
+    for bs in (1, 3, 7):
+        tally = Tally(TICKS)
+        fs.evaluate(imgs, labels, tally, batch=bs)
+        tallies.append((tally.correct, tally.sums))
+    assert tallies[0] == tallies[1] == tallies[2]
+    lat = fs.latency
+    inp = encode_frames(prog, imgs[4:6], 5, seed=5, first_frame=4)
+    one = InputSpikes(inp.tick, inp.core, inp.axon, inp.offsets)
+    got = run(prog, 5 + lat, one, seed=5, first_frame=4, return_potential=True)
+    want = run(prog, 5 + lat, one, seed=5, first_frame=4, return_potential=True,
+               backend="reference")
+    assert np.array_equal(got.potential, want.potential)
+    assert all(np.array_equal(got.counters[k], want.counters[k]) for k in got.counters)
+    other = run(prog, 5 + lat, one, seed=5, first_frame=0, return_potential=True)
+    assert not np.array_equal(other.potential, got.potential)  # the key moves with the frame
