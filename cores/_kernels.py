@@ -23,8 +23,10 @@ never depend on the thread count; the spike record is gathered serially in core 
 Batches run frames under ``prange`` instead (one chunk per frame). Hot loops index 2-D
 arrays directly: a row view costs an atomic reference count each time in numba.
 
-Random numbers (stochastic modes) come from a counter-based hash (splitmix64 finaliser) of
-(seed, kind, frame, tick, core, axon/neuron, draw), see ``_step``.
+Random numbers (stochastic modes) come from a counter-based hash (splitmix64 finaliser)
+chained over (seed, frame, tick, core, kind, axon, draw, neuron) for synapses and (seed,
+frame, tick, core, kind, neuron) for leak and threshold, see ``_step`` and
+``snn.cores.reference.key``.
 """
 
 from __future__ import annotations
