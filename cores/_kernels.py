@@ -1,4 +1,4 @@
-"""numba kernels of the core engine (DESIGN §3): typed by their arrays, no project imports.
+"""numba kernels of the core engine (docs/design.md §3): typed by their arrays, no project imports.
 
 State of one frame: membrane ``V[C, N]`` (int32, or int64 when the wrapper cannot prove that
 int32 never overflows), and a ring of 16 delay slots of spike lists, one list per (route

@@ -360,9 +360,9 @@ class SpikeRun:
 def membrane_trace(program: Any, run: SpikeRun, core: int, neuron: int, frame: int = 0,
                    label: str | None = None) -> MembraneTrace:
     """The membrane potential of (core, neuron) after every tick of one frame, recomputed
-    from the recorded spikes and inputs with the tick semantics of DESIGN §3 (integrate, leak,
-    saturate, fire/reset, floor). Exact for deterministic programs; the note says whether the
-    recomputed spikes equal the recorded ones."""
+    from the recorded spikes and inputs with the tick semantics of docs/design.md §3
+    (integrate, leak, saturate, fire/reset, floor). Exact for deterministic programs; the
+    note says whether the recomputed spikes equal the recorded ones."""
     C, N = program.n_cores, program.n_neurons
     if not (0 <= core < C and 0 <= neuron < N):
         raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
