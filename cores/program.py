@@ -15,7 +15,7 @@ import numpy as np
 
 from snn.cores.spec import CoreSpec
 from snn.errors import FormatError, ProgramError
-from snn.fileio import atomic_open
+from snn.fileio import atomic_savez
 
 FORMAT = "snn-cores/1"
 EXTRA_PREFIX = "x_"
@@ -201,13 +201,6 @@ class CoreProgram:
             except ProgramError as exc:
                 raise ProgramError(exc.key, exc.rule, exc.index, exc.fix, str(path)) from None
         return prog
-
-
-def atomic_savez(path: str | os.PathLike, payload: dict[str, np.ndarray]) -> Path:
-    """Save arrays as ``.npz`` atomically: a temp file in the same folder, then rename."""
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, **payload)
-    return Path(path)
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:

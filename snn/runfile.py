@@ -176,7 +176,7 @@ class SpikeRun:
     # -- files ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``snn-run/1`` atomically."""
-        from snn.cores.program import atomic_savez
+        from snn.fileio import atomic_savez
 
         payload: dict[str, np.ndarray] = {
             "format": np.array(RUN_FORMAT), "ticks": np.int64(self.ticks),
