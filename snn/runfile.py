@@ -470,7 +470,7 @@ def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = N
 
     lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
     inputs = encode_frames(program, images, ticks, seed=seed, first_frame=first_frame)
-    from snn.bench_pipeline import predict
+    from snn.scoring import predict
 
     res = run(program, ticks + lat, inputs, record="full", seed=seed, return_potential=True)
     meta = {"ticks_in": int(ticks), "latency_ticks": lat, "first_frame": int(first_frame)}
