@@ -243,7 +243,8 @@ class SpikingNetwork:
 
         arrays = load_npz(path, "spiking network",
                           "give a spiking network written by `snn convert` (snn-net/1)")
-        return network_from_arrays(arrays, str(path))
+        return network_from_arrays(arrays, str(path), network=SpikingNetwork,
+                                   kinds=LAYER_KINDS, input_name=INPUT, fmt=NET_FORMAT)
 
 
 def _json_default(obj: Any) -> Any:
