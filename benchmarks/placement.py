@@ -111,7 +111,7 @@ def render(doc: dict, out: Path) -> None:
             "instead of full-width rows.")
     md = ["# Placement benchmark", "",
           f"`python benchmarks/placement.py --ticks {doc['ticks']} --seed {doc['seed']}`. "
-          "Row-major = the default layout of DESIGN §3.1; placed = `place(program, "
+          "Row-major = the default layout of docs/design.md §3.3; placed = `place(program, "
           "\"traffic\")` (simulated annealing of swaps, cost = hops + (e_chip/e_hop) x chip "
           "crossings). Measured rows: engine counters before and after placement (same "
           "spikes; the compiled network driven by 8 MNIST test images); estimated rows: hops "

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-V_BITS = 20  # TrueNorth membrane width (DESIGN §3)
+V_BITS = 20  # TrueNorth membrane width (docs/design.md §3.1)
 V_MIN, V_MAX = -(2 ** (V_BITS - 1)), 2 ** (V_BITS - 1) - 1
 
 

@@ -1,4 +1,4 @@
-"""numba kernels of the core engine (DESIGN §3): typed by their arrays, no project imports.
+"""numba kernels of the core engine (docs/design.md §3): typed by their arrays, no project imports.
 
 State of one frame: membrane ``V[C, N]`` (int32, or int64 when the wrapper cannot prove that
 int32 never overflows), and a ring of 16 delay slots of spike lists, one list per (route
@@ -23,8 +23,10 @@ never depend on the thread count; the spike record is gathered serially in core 
 Batches run frames under ``prange`` instead (one chunk per frame). Hot loops index 2-D
 arrays directly: a row view costs an atomic reference count each time in numba.
 
-Random numbers (stochastic modes) come from a counter-based hash (splitmix64 finaliser) of
-(seed, kind, frame, tick, core, axon/neuron, draw), see ``_step``.
+Random numbers (stochastic modes) come from a counter-based hash (splitmix64 finaliser)
+chained over (seed, frame, tick, core, kind, axon, draw, neuron) for synapses and (seed,
+frame, tick, core, kind, neuron) for leak and threshold, see ``_step`` and
+``snn.cores.reference.key``.
 """
 
 from __future__ import annotations

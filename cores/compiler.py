@@ -1,4 +1,4 @@
-"""Compile a SpikingNetwork onto TrueNorth-like cores (DESIGN §4): the public entry points.
+"""Compile a SpikingNetwork onto TrueNorth-like cores (docs/design.md §6): the public entry points.
 
 ``compile(network, spec)`` folds pass-through layers (``snn.cores.fold``), quantises
 weights, thresholds and biases to integers (``snn.cores.quantise``), lowers layers to sparse

@@ -1,12 +1,13 @@
-"""Energy model (DESIGN §5): joules from the counters of a real run.
+"""Energy model (docs/design.md §7): joules from the counters of a real run.
 
     E = e_sop·SOPs + e_spike·spikes + e_hop·hops + e_chip·chip_crossings
         + e_tick·cores·ticks + P_static·cores·time,        time = ticks · tick period
 
-``e_tick`` (energy per core per tick) extends the DESIGN formula: TrueNorth's neuron block
-updates every neuron of every core once per tick whatever the activity, and the published
-points at 1 ms and 200 µs ticks and at several voltages need such a term (docs/energy.md).
-Set it to 0 for the plain DESIGN formula.
+``e_tick`` (energy per core per tick) extends the starting design's formula: TrueNorth's
+neuron block updates every neuron of every core once per tick whatever the activity, and the
+published points at 1 ms and 200 µs ticks and at several voltages need such a term
+(docs/energy.md).
+Set it to 0 for the starting design's formula.
 
 Derived figures: power = E / time, GSOP/s/W = SOPs / time / power / 1e9 = SOPs / E / 1e9,
 J/frame = E / frames, frames/s/W = frames / E (= 1 / (J/frame)).

@@ -1,4 +1,4 @@
-"""Mesh routing: core-to-core traffic, hops, chip crossings and per-link load (DESIGN §3).
+"""Mesh routing: core-to-core traffic, hops, chip crossings and per-link load (docs/design.md §3.3).
 
 Spikes are routed dimension-order, x first: from (xs, ys) along row ys to (xd, ys), then
 along column xd to (xd, yd). A spike makes |dx| + |dy| hops and crosses

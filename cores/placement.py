@@ -1,4 +1,4 @@
-"""Placement: cores to mesh coordinates ``core_xy`` (DESIGN §3.1).
+"""Placement: cores to mesh coordinates ``core_xy`` (docs/design.md §3.3, §4.2).
 
 ``row-major`` is the default layout of CoreProgram.placement(). ``traffic`` is a
 locality-aware placer: it minimises  sum_ij traffic(i->j) · (hops_ij + chip_weight ·
@@ -22,7 +22,7 @@ METHODS = ("row-major", "traffic")
 
 
 def row_major(n_cores: int, chip_size: tuple[int, int] = (64, 64)) -> np.ndarray:
-    """The default layout (DESIGN §3.1): x = c % W + W·(c // (W·H)), y = (c // W) % H."""
+    """The default layout (docs/design.md §3.3): x = c % W + W·(c // (W·H)), y = (c // W) % H."""
     cw, ch = chip_size
     c = np.arange(n_cores, dtype=np.int64)
     x = c % cw + cw * (c // (cw * ch))

@@ -1,4 +1,4 @@
-"""CoreProgram: the arrays of C cores, and the ``snn-cores/1`` file (DESIGN §3.1).
+"""CoreProgram: the arrays of C cores, and the ``snn-cores/1`` file (docs/design.md §4.2).
 
 The contract between the compiler, the engine, other simulators and users who write
 networks by hand. ``validate()`` refuses anything that breaks a rule, naming the key, the
@@ -15,7 +15,7 @@ import numpy as np
 
 from snn.cores.spec import CoreSpec
 from snn.errors import FormatError, ProgramError
-from snn.fileio import atomic_open
+from snn.fileio import atomic_savez
 
 FORMAT = "snn-cores/1"
 EXTRA_PREFIX = "x_"
@@ -48,14 +48,14 @@ OPTIONAL: dict[str, tuple[type, tuple[str, ...]]] = {
     # v_init (a fraction of the threshold) becomes this on cores
     "v_initial": (np.int32, ("C", "N")),
 }
-MEMBRANE_BITS = 20  # the membrane of DESIGN §3 saturates at +-2^19
+MEMBRANE_BITS = 20  # the membrane of docs/design.md §3.1 saturates at +-2^19
 V_MIN, V_MAX = -(2 ** (MEMBRANE_BITS - 1)), 2 ** (MEMBRANE_BITS - 1) - 1
 RESET_NORMAL, RESET_LINEAR, RESET_NONE = 0, 1, 2
 
 
 @dataclass
 class CoreProgram:
-    """C cores of A axons and N neurons; field meanings in DESIGN §3 and §3.1.
+    """C cores of A axons and N neurons; field meanings in docs/design.md §3.1 and §4.2.
 
     ``extras`` holds optional, non-engine keys (saved as ``x_<name>``), e.g. the compiler's
     input map, encoding, pixel scale and layer names.
@@ -102,7 +102,8 @@ class CoreProgram:
         return int(self.output_index.max()) + 1 if self.output_index.size else 0
 
     def placement(self, chip_width: int = 64, chip_height: int = 64) -> np.ndarray:
-        """Mesh coordinates (x, y) of every core: ``core_xy`` or the default of §3.1."""
+        """Mesh coordinates (x, y) of every core: ``core_xy`` or the default layout of
+        docs/design.md §3.3."""
         if self.core_xy is not None:
             return self.core_xy
         c = np.arange(self.n_cores, dtype=np.int64)
@@ -146,7 +147,7 @@ class CoreProgram:
 
     # -- validation ------------------------------------------------------------------------
     def validate(self, spec: CoreSpec | None = None) -> CoreProgram:
-        """Check every rule of §3.1 (and the spec's ranges if given); return self.
+        """Check every rule of docs/design.md §4.2 (and the spec's ranges if given); return self.
 
         Raises ProgramError naming the key, the first offending index and the rule.
         """
@@ -165,8 +166,9 @@ class CoreProgram:
     @classmethod
     def load(cls, path: str | os.PathLike, validate: bool = True,
              spec: CoreSpec | None = None) -> CoreProgram:
-        """Read and (by default) validate a ``snn-cores/1`` file: the rules of §3.1, the
-        compiler's ``x_*`` extras and the declared spec's ranges (``snn.validate``)."""
+        """Read and (by default) validate a ``snn-cores/1`` file: the rules of
+        docs/design.md §4.2, the compiler's ``x_*`` extras and the declared spec's ranges
+        (``snn.validate``)."""
         from snn.validate import load_npz, scalar, validate_program
 
         path = Path(path)
@@ -199,13 +201,6 @@ class CoreProgram:
             except ProgramError as exc:
                 raise ProgramError(exc.key, exc.rule, exc.index, exc.fix, str(path)) from None
         return prog
-
-
-def atomic_savez(path: str | os.PathLike, payload: dict[str, np.ndarray]) -> Path:
-    """Save arrays as ``.npz`` atomically: a temp file in the same folder, then rename."""
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, **payload)
-    return Path(path)
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...]:

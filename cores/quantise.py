@@ -1,4 +1,4 @@
-"""Quantise a (folded) SpikingNetwork to the integers a core holds (DESIGN §4).
+"""Quantise a (folded) SpikingNetwork to the integers a core holds (docs/design.md §6).
 
 Weight code. A core neuron has one signed weight per axon type (4 types, 9 bits on
 TrueNorth), so per-synapse weights come from giving each input ``k`` axons, of types

@@ -1,4 +1,4 @@
-"""A tiny pure-Python reference of the tick semantics (DESIGN §3), written for clarity.
+"""A tiny pure-Python reference of the tick semantics (docs/design.md §3), written for clarity.
 
 Slow (Python loops over every synapse); used by the tests to check the numba engine and
 the Brian2 backend spike for spike. Stochastic modes use the same counter-based hash as the

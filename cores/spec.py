@@ -1,4 +1,4 @@
-"""Core specifications: what one neuromorphic core can hold (DESIGN §3)."""
+"""Core specifications: what one neuromorphic core can hold (docs/design.md §3.1)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from snn.bench_suite import ModelSpec, Prepared, Suite
+from snn.bench_spec import ModelSpec, Prepared, Suite
 from snn.errors import ConfigError, DatasetError
 
 #: frames per engine call (bounds the memory of the encoded inputs)
@@ -37,7 +37,7 @@ def load_model(suite: Suite, spec: ModelSpec) -> Any:
     """The trained model: a torch module (builtin or file) or the path of an ONNX file."""
     src = spec.source
     if src == "builtin:digits-mlp":
-        from snn.demo import train_digits_mlp
+        from snn.models import train_digits_mlp
         return train_digits_mlp(seed=suite.seed)
     if src.startswith("builtin:"):
         raise ConfigError(f"[models.{spec.name}] source {src!r}: the only builtin model is "
@@ -143,18 +143,6 @@ def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
         "compile_s": t_compile, "engine_s": sum(r.wall_s for r in results),
         "wall_s": time.perf_counter() - t0,
     }
-
-
-def predict(prog: Any, result: Any, ticks: int) -> np.ndarray:
-    """Predicted class per frame, decoded as the program says (``x_decode``: the readout's
-    integrated input for compiled programs, else the readout spike counts)."""
-    ex = getattr(prog, "extras", {}) or {}
-    if str(ex.get("decode", "count")) == "potential" and "readout_class" in ex:
-        from snn.cores.evaluate import decode
-        if result.potential is None:
-            raise ConfigError("decoding by potential needs run(..., return_potential=True)")
-        return np.argmax(decode(prog, result.outputs, result.potential, ticks), axis=1)
-    return np.argmax(result.outputs, axis=1)
 
 
 def _bits(prog: Any, asked: int | None) -> int | None:

@@ -1,16 +1,16 @@
 """The end-to-end demo (`snn demo`, `make demo`): no network access, no download.
 
-scikit-learn's 8x8 digits -> a small torch MLP trained here in seconds (seeded) -> spiking
-network (converter, calibrated on training images) -> TrueNorth cores (compiler, ``truenorth``
-preset) -> the exact engine on the 539 held-out test images -> a report of accuracy (ANN and
-SNN), cores, SOPs/frame, energy/frame, GSOP/s/W and frames/s/W, a spike raster and the
-accuracy decomposition, written to the output folder.
+scikit-learn's 8x8 digits -> a small torch MLP trained in seconds (``snn.models``, seeded)
+-> spiking network (converter, calibrated on training images) -> TrueNorth cores (compiler,
+``truenorth`` preset) -> the exact engine on the 539 held-out test images -> a report of
+accuracy (ANN and SNN), cores, SOPs/frame, energy/frame, GSOP/s/W and frames/s/W, a spike
+raster and the accuracy decomposition, written to the output folder. A client of the
+library: nothing in the library imports it.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,46 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from snn.errors import ConfigError
-
-DIGITS_SHAPE = (1, 8, 8)
-
-
-def train_digits_mlp(seed: int = 0, hidden: int = 64, epochs: int = 40, batch: int = 128,
-                     lr: float = 5e-3) -> Any:
-    """A flatten-fc1 (64 -> hidden)-relu-fc2 (hidden -> 10) torch MLP trained on the digits
-    train split (pixels / 255), seeded; about 2 s on one CPU thread."""
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:
-        raise ConfigError("the demo trains its model with torch: pip install 'snn[torch]'"
-                          ) from exc
-    from snn.datasets import load_digits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small model: threads cost more than they give
-    try:
-        images, labels = load_digits("train")
-        x = torch.tensor(images, dtype=torch.float32) / 255.0
-        y = torch.tensor(labels)
-        torch.manual_seed(seed)
-        model = nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc1=nn.Linear(64, hidden),
-                                          relu=nn.ReLU(), fc2=nn.Linear(hidden, 10)))
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        gen = torch.Generator().manual_seed(seed)
-        for _ in range(epochs):
-            perm = torch.randperm(len(x), generator=gen)
-            for i in range(0, len(x), batch):
-                idx = perm[i:i + batch]
-                loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        model.eval()
-    finally:
-        torch.set_num_threads(threads)
-    return model
+from snn.models import train_digits_mlp
+from snn.scoring import frame_report, predict
 
 
 def torch_accuracy(model: Any, images: np.ndarray, labels: np.ndarray,
@@ -80,7 +42,6 @@ def run_demo(out: str | Path = "demo-output", *, ticks: int = 32, seed: int = 0,
     decomposition.png to ``out``. Returns a summary.
 
     frames: number of held-out test images (default all 539)."""
-    from snn.bench_pipeline import predict
     from snn.cores.compiler import compile as compile_program
     from snn.cores.compiler import encode_frames, layer_table
     from snn.cores.engine import run
@@ -199,16 +160,6 @@ def run_demo(out: str | Path = "demo-output", *, ticks: int = 32, seed: int = 0,
          f"`snn raster {out}/run.npz --layer {_last_layer(srun)} --out raster-out.png`")
     return {"ann_accuracy": ann_acc, "ideal_accuracy": ideal, "report": report,
             "timings": timings, "total_s": total, "out": out}
-
-
-def frame_report(prog: Any, res: Any, accuracy: float, ticks: int, name: str) -> Any:
-    """``Report.from_run`` of a run of ``ticks`` input ticks (+ the pipeline latency) with the
-    accuracy decoded as the program says (readout potential for compiled programs)."""
-    from snn.report import Report
-
-    del ticks  # the run's own tick count is the frame's latency (Report.from_run)
-    return Report.from_run(prog, res, "truenorth", accuracy=accuracy, tick_s=1e-3,
-                           program_name=name)
 
 
 def _convert(model: Any, calib: np.ndarray) -> Any:

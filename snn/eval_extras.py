@@ -45,10 +45,9 @@ def run_extras(args: argparse.Namespace, program: Any, images: np.ndarray,
         print(f"wrote {record}: spikes of {srun.n_frames} frames x {srun.ticks} ticks "
               f"(`snn raster {record}`)")
     if report:
-        from snn.bench_pipeline import predict
         from snn.cores.compiler import encode_frames
         from snn.cores.engine import run
-        from snn.demo import frame_report
+        from snn.scoring import frame_report, predict
 
         lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
         inputs = encode_frames(program, images, t, seed=args.seed)

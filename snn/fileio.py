@@ -134,6 +134,16 @@ def atomic_write_json(path: PathLike, obj: Any, indent: int | None = 2) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
 
 
+def atomic_savez(path: PathLike, payload: Mapping[str, Any]) -> Path:
+    """Save arrays as a compressed ``.npz`` atomically (temp file in the same folder, then
+    rename); return the path. The writer of every ``.npz`` format of the package."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **payload)
+    return Path(path)
+
+
 def check_output_dir(flag: str, path: PathLike,
                      inputs: Mapping[str, PathLike | None] | None = None) -> None:
     """Refuse, before any work, an output folder that is a file, is (or holds) one of the

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from snn.errors import ConversionError
+from snn.fileio import atomic_savez
 
 NET_FORMAT = "snn-net/1"
 INPUT = "input"  # name of the network input in ``Layer.inputs``
@@ -221,8 +222,6 @@ class SpikingNetwork:
     # -- files ---------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``snn-net/1`` atomically."""
-        from snn.cores.program import atomic_savez
-
         header = {"format": NET_FORMAT, "input_shape": list(self.input_shape),
                   "meta": self.meta, "layers": []}
         payload: dict[str, np.ndarray] = {}
@@ -244,7 +243,8 @@ class SpikingNetwork:
 
         arrays = load_npz(path, "spiking network",
                           "give a spiking network written by `snn convert` (snn-net/1)")
-        return network_from_arrays(arrays, str(path))
+        return network_from_arrays(arrays, str(path), network=SpikingNetwork,
+                                   kinds=LAYER_KINDS, input_name=INPUT, fmt=NET_FORMAT)
 
 
 def _json_default(obj: Any) -> Any:

@@ -176,7 +176,7 @@ class SpikeRun:
     # -- files ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``snn-run/1`` atomically."""
-        from snn.cores.program import atomic_savez
+        from snn.fileio import atomic_savez
 
         payload: dict[str, np.ndarray] = {
             "format": np.array(RUN_FORMAT), "ticks": np.int64(self.ticks),
@@ -360,9 +360,9 @@ class SpikeRun:
 def membrane_trace(program: Any, run: SpikeRun, core: int, neuron: int, frame: int = 0,
                    label: str | None = None) -> MembraneTrace:
     """The membrane potential of (core, neuron) after every tick of one frame, recomputed
-    from the recorded spikes and inputs with the tick semantics of DESIGN §3 (integrate, leak,
-    saturate, fire/reset, floor). Exact for deterministic programs; the note says whether the
-    recomputed spikes equal the recorded ones."""
+    from the recorded spikes and inputs with the tick semantics of docs/design.md §3
+    (integrate, leak, saturate, fire/reset, floor). Exact for deterministic programs; the
+    note says whether the recomputed spikes equal the recorded ones."""
     C, N = program.n_cores, program.n_neurons
     if not (0 <= core < C and 0 <= neuron < N):
         raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
@@ -470,7 +470,7 @@ def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = N
 
     lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
     inputs = encode_frames(program, images, ticks, seed=seed, first_frame=first_frame)
-    from snn.bench_pipeline import predict
+    from snn.scoring import predict
 
     res = run(program, ticks + lat, inputs, record="full", seed=seed, return_potential=True)
     meta = {"ticks_in": int(ticks), "latency_ticks": lat, "first_frame": int(first_frame)}

@@ -37,11 +37,22 @@ from snn.encoding import encode, to_unit
 from snn.errors import ConfigError
 from snn.network import INPUT, Add, Conv2d, Dense, Flatten, Layer, Pool2d, SpikingNetwork
 
-try:  # torch is an optional extra: it makes convolutions fast; numpy is the fallback
-    import torch
-    import torch.nn.functional as _F
-except ImportError:  # pragma: no cover
-    torch = None
+# torch is an optional extra: it makes convolutions fast; numpy is the fallback. It is
+# imported on the first convolution, not with this module: the core compiler uses this
+# simulator (relay calibration) and must not load torch to compile a network.
+_torch_state: list = []  # [torch, torch.nn.functional] once tried ([None, None]: absent)
+
+
+def _torch() -> tuple:
+    """(torch, torch.nn.functional), or (None, None) when torch is not installed."""
+    if not _torch_state:
+        try:
+            import torch
+            import torch.nn.functional as functional
+            _torch_state.extend([torch, functional])
+        except ImportError:  # pragma: no cover
+            _torch_state.extend([None, None])
+    return _torch_state[0], _torch_state[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,7 +63,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, stride: tuple[int, int],
            ) -> np.ndarray:
     """Cross-correlation of x [N, C, H, W] with weight [O, C/g, kh, kw], no bias."""
     pt, pl, pb, pr = padding
-    if backend != "numpy" and torch is not None:
+    torch, _F = _torch() if backend != "numpy" else (None, None)
+    if torch is not None:
         with torch.no_grad():
             xt = torch.from_numpy(np.require(x, requirements=["C", "W"]))
             wt = torch.from_numpy(np.ascontiguousarray(weight, dtype=x.dtype))

@@ -359,18 +359,20 @@ def _validate_layers(p: Any, C: int) -> None:
 _TUPLE_PARAMS = {"stride": 2, "kernel": 2, "padding": 4}
 
 
-def network_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Any:
+def network_from_arrays(arrays: dict[str, np.ndarray], where: str, *, network: type,
+                        kinds: dict[str, type], input_name: str, fmt: str) -> Any:
     """A SpikingNetwork from the arrays of an ``snn-net/1`` file, every field checked.
 
-    Raises FormatError naming the file, the layer (index and name) and the field.
+    ``SpikingNetwork.load`` passes its class, layer kinds, input name and format tag (this
+    module does not import ``snn.network``, which imports it). Raises FormatError naming
+    the file, the layer (index and name) and the field.
     """
     from snn.errors import ConversionError
-    from snn.network import INPUT, LAYER_KINDS, NET_FORMAT, SpikingNetwork
 
     hint = "(a spiking network written by `snn convert`)"
     tag = scalar(arrays, "format", "str", where) if "format" in arrays else "none"
-    if tag != NET_FORMAT:
-        raise FormatError(f"{where}: format is {tag!r}, expected {NET_FORMAT!r} {hint}")
+    if tag != fmt:
+        raise FormatError(f"{where}: format is {tag!r}, expected {fmt!r} {hint}")
     if "header" not in arrays:
         raise FormatError(f"{where}: key 'header' (the JSON list of layers) missing {hint}")
     try:
@@ -397,7 +399,7 @@ def network_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Any:
     if not isinstance(meta, dict):
         raise FormatError(f"{where}: header 'meta' must be a JSON object")
     _check_meta(meta, where)
-    layers = [_layer(i, spec, arrays, where, LAYER_KINDS, INPUT)
+    layers = [_layer(i, spec, arrays, where, kinds, input_name)
               for i, spec in enumerate(specs)]
     calib = arrays.get("calibration")
     if calib is not None:
@@ -405,7 +407,7 @@ def network_from_arrays(arrays: dict[str, np.ndarray], where: str) -> Any:
                                              and not np.isfinite(calib).all()):
             raise FormatError(f"{where}: key 'calibration' must hold finite numbers")
     try:
-        net = SpikingNetwork(tuple(shape), layers, meta, calib)
+        net = network(tuple(shape), layers, meta, calib)
     except ConversionError as exc:
         raise FormatError(f"{where}: {exc}") from None
     except (ValueError, TypeError, IndexError) as exc:

@@ -1,4 +1,4 @@
-"""Each rule of the core-program file (DESIGN §3.1): a broken file gets a clear error."""
+"""Each rule of the core-program file (docs/design.md §4.2): a broken file gets a clear error."""
 
 from __future__ import annotations
 

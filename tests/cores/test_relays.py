@@ -110,3 +110,25 @@ def test_network_calibration_frames_travel_to_the_compiler(tmp_path) -> None:
     net.calibration = None
     net.save(path)
     assert SpikingNetwork.load(path).calibration is None
+
+
+def test_compiling_with_relays_does_not_load_torch() -> None:
+    """Calibrating relays runs the ideal simulator; neither it nor the compiler may load
+    torch (a core program compiles with numpy and numba alone; docs/design.md §8)."""
+    import inspect
+    import subprocess
+    import sys
+    code = "\n".join([
+        "import sys", "import numpy as np",
+        "from snn.cores.compiler import compile_network",
+        "from snn.cores.spec import CoreSpec",
+        "from snn.network import Dense, Flatten, SpikingNetwork",
+        "f = np.float32",
+        inspect.getsource(_sign_flip_net), inspect.getsource(_frames),
+        "comp = compile_network(_sign_flip_net(), CoreSpec.preset('small'),"
+        " calibration=_frames())",
+        "assert comp.stats[-1].relays > 0",
+        "print('torch' in sys.modules)"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout

@@ -172,7 +172,7 @@ def quick_prepare(suite, spec) -> Prepared:
     """prepare_model with a shorter training (runs in the parent: need not pickle)."""
     import snn.bench_pipeline as bp
     from snn.converters import convert
-    from snn.demo import train_digits_mlp
+    from snn.models import train_digits_mlp
 
     model = train_digits_mlp(seed=0, epochs=12)
     calib, _ = bp.load_frames(suite, spec, "train", spec.calib)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn.demo import _readout_neurons, train_digits_mlp
+from snn.demo import _readout_neurons
+from snn.models import train_digits_mlp
 
 
 def test_train_digits_mlp_is_seeded():

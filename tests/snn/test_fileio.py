@@ -143,3 +143,22 @@ def test_bench_and_demo_refuse_a_file_as_results_folder(tmp_path, capsys):
     assert main(["demo", "--out", str(f)]) == 1
     assert "is a file, not a folder" in capsys.readouterr().err
     assert f.read_text() == "keep"
+
+
+def test_atomic_savez_round_trip_and_failed_write_leaves_old_file(tmp_path):
+    import numpy as np
+
+    from snn.fileio import atomic_savez
+    f = tmp_path / "a.npz"
+    assert atomic_savez(f, {"x": np.arange(3), "tag": np.array("t/1")}) == f
+    with np.load(f) as d:
+        assert d["x"].tolist() == [0, 1, 2] and str(d["tag"]) == "t/1"
+    class Broken:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):  # fails half-way: the old file stays, no temp left
+        atomic_savez(f, {"x": np.arange(5), "bad": Broken()})
+    with np.load(f) as d:
+        assert d["x"].tolist() == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npz"]
