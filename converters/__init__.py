@@ -1,4 +1,4 @@
-"""snn.converters: trained ANNs (torch, ONNX) -> SpikingNetwork.
+"""snn.converters: trained ANNs (torch, ONNX, Keras .h5/.keras, NIR) -> SpikingNetwork.
 
     from snn.converters import convert
     net = convert("model.onnx", calib_images, pixel_scale=1.0)
@@ -29,8 +29,9 @@ def _frame_shape(calib: np.ndarray) -> tuple[int, ...]:
 
 def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
                  input_layout: str | None = None) -> AnnGraph:
-    """Read a model (``.onnx`` path, torch file path, ``torch.nn.Module``, ``onnx.ModelProto``
-    or an AnnGraph) into an AnnGraph with BatchNorm still unfolded."""
+    """Read a model (``.onnx`` path, torch file path, Keras ``.h5``/``.keras`` path, ``.nir``
+    path, ``torch.nn.Module``, ``onnx.ModelProto``, ``nir.NIRGraph`` or an AnnGraph) into an
+    AnnGraph with BatchNorm still unfolded."""
     if isinstance(model_or_path, AnnGraph):
         return model_or_path
     if isinstance(model_or_path, (str, os.PathLike)):
@@ -41,11 +42,18 @@ def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
         if path.suffix.lower() in (".pt", ".pth", ".pkl", ".torch"):
             from snn.converters.torch_import import import_torch, load_torch
             return import_torch(load_torch(path), frame_shape, str(path))
+        if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+            from snn.converters.keras_import import import_keras
+            return import_keras(path, frame_shape)
+        if path.suffix.lower() == ".nir":
+            raise ConversionError(f"{path}: an NIR graph is already a spiking network; read it "
+                                  "with snn.converters.nir_import.import_nir or convert()")
         if path.suffix.lower() == ".npz":
             raise ConversionError(f"{path}: a .npz is not a trained ANN (is it already a "
                                   "spiking network? then use it with `snn eval` directly)")
         raise ConversionError(f"{path}: unknown model file type {path.suffix!r}; give a .onnx "
-                              "file or a torch file (.pt/.pth from torch.save(model))")
+                              "file, a torch file (.pt/.pth from torch.save(model)), a Keras "
+                              "file (.h5/.keras) or an NIR graph (.nir)")
     kind = type(model_or_path).__module__
     if kind.startswith("onnx"):
         from snn.converters.onnx_import import import_onnx

@@ -1,4 +1,5 @@
-"""``snn convert``: a trained ANN (.onnx or torch file) -> spiking network (.npz)."""
+"""``snn convert``: a trained ANN (.onnx, torch, Keras .h5/.keras) or an NIR graph (.nir) ->
+spiking network (.npz)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import numpy as np
 from snn.datasets import NAMES, load, parse_range
 from snn.errors import ConfigError
 
-HELP = "convert a trained ANN (.onnx or torch file) into a spiking network (.npz)"
+HELP = ("convert a trained ANN (.onnx, torch, Keras .h5/.keras) or an NIR graph (.nir) into a "
+        "spiking network (.npz)")
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help=".onnx file, or a torch file written by torch.save(model)")
+    p.add_argument("model", help=".onnx file, a torch file written by torch.save(model), a "
+                                 "Keras .h5/.keras file, or an NIR graph .nir (already spiking: "
+                                 "no calibration data is read)")
     p.add_argument("--out", required=True, help="spiking network to write (.npz)")
     p.add_argument("--data", choices=NAMES, default="mnist", help="calibration dataset")
     p.add_argument("--data-dir", default=None,
