@@ -80,7 +80,9 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
             readout_percentile: float | None = None) -> SpikingNetwork:
     """Convert a trained ANN into a SpikingNetwork.
 
-    calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation.
+    calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation
+        (an NIR graph is already spiking: it is read by ``nir_import.import_nir`` and the
+        frames only give the frame shape; None is allowed).
     pixel_scale: the model's input is ``pixel * pixel_scale`` (1/255 for most torch models,
         1 for models that take raw pixels).
     normalisation: "percentile" (``percentile`` of the positive activations) or "max".
@@ -97,7 +99,13 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
         (sharper spike-count decoding); None: as the hidden layers.
     """
     from snn.converters.fold import fold_batchnorm, simplify
+    from snn.converters.nir_import import import_nir, is_nir
     from snn.converters.normalise import build_network
+
+    if is_nir(model_or_path):  # already spiking: thresholds come from the graph
+        shape = _frame_shape(calib_images) if calib_images is not None and len(
+            np.shape(calib_images)) > 1 else None
+        return import_nir(model_or_path, shape)
 
     if normalisation not in ("percentile", "max"):
         raise ConversionError(f"normalisation must be 'percentile' or 'max', got "

@@ -48,7 +48,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from snn.converters import convert
 
-    if args.calib_file:
+    if Path(args.model).suffix.lower() == ".nir":
+        calib = None
+    elif args.calib_file:
         try:
             calib = np.load(args.calib_file, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -66,8 +68,12 @@ def run(args: argparse.Namespace) -> int:
     net.meta["source"] = Path(args.model).name
     net.save(args.out)
     shapes = net.shapes()
+    how = "NIR graph (no calibration)" if calib is None else \
+        f"calibrated on {len(calib)} frames"
     print(f"{args.model} -> {args.out}: {len(net.layers)} layers, input {net.input_shape}, "
-          f"{net.n_classes} outputs, calibrated on {len(calib)} frames")
+          f"{net.n_classes} outputs, {how}")
+    for note in net.meta.get("nir_approximations", []):
+        print(f"  approximation: {note}")
     for layer in net.layers:
         kind = "IF" if layer.spiking else "pass"
         print(f"  {layer.name:<24} {layer.kind:<8} {kind:<4} {str(shapes[layer.name]):<16}")
