@@ -1,0 +1,47 @@
+"""`snn compile model.pt` then `snn eval prog.npz --data nmnist` on the shared N-MNIST files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tonic")
+pytest.importorskip("torch")
+
+from snn.cli import main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = ROOT / "benchmarks" / "models" / "nmnist_bsnn.pt"
+NMNIST = ROOT / ".." / "shared" / "data" / "nmnist"
+
+pytestmark = pytest.mark.skipif(
+    not (MODEL.exists() and (NMNIST / "NMNIST" / "Test").is_dir()),
+    reason="nmnist_bsnn.pt or ../shared/data/nmnist missing")
+
+
+def test_compile_checkpoint_then_eval_nmnist(tmp_path, capsys):
+    prog = tmp_path / "prog.npz"
+    assert main(["compile", str(MODEL), "--out", str(prog)]) == 0
+    assert "binarized weights" in capsys.readouterr().out
+    out = tmp_path / "r.json"
+    assert main(["eval", str(prog), "--data", "nmnist", "--data-dir", str(NMNIST),
+                 "--split", "test", "--range", "0:12", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "12 samples" in text and "Denoise" in text
+    r = json.loads(out.read_text())
+    assert r["frames"] == 12 and r["ticks"] == [32] and r["run_ticks"]["32"] == 34
+    assert "Downsample(spatial 0.5" in r["transforms"]
+    assert r["accuracy"]["32"] >= 0.5  # the model: 82% on the 50 test samples
+    assert r["per_sample"]["32"]["sops"] > 0 and "j_per_frame" in r["energy"]["32"]
+
+
+def test_eval_refuses_frame_network(tmp_path):
+    import numpy as np
+
+    from snn.network import Dense, SpikingNetwork
+
+    net = SpikingNetwork((4,), [Dense("d", weight=np.ones((2, 4), np.float32),
+                                      bias=np.zeros(2, np.float32))])
+    net.save(tmp_path / "n.npz")
+    assert main(["eval", str(tmp_path / "n.npz"), "--data", "nmnist", "--data-dir",
+                 str(NMNIST)]) != 0
