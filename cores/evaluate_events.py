@@ -84,3 +84,39 @@ def evaluate_events(program: CoreProgram, spikes: list[tuple[np.ndarray, np.ndar
                 "latency_ticks": latency, "n_cores": int(program.n_cores),
                 "wall_s": round(time.perf_counter() - t0, 3)})
     return out
+
+
+def evaluate_binarized_frames(program: CoreProgram, images: np.ndarray, labels: np.ndarray,
+                              *, batch: int = 500, energy_preset: str = "truenorth"
+                              ) -> dict[str, Any]:
+    """Accuracy, counters and energy of a frame-mode binarized program (thermometer input,
+    one frame = the program's latency in ticks) on raw 0..255 images."""
+    from snn.cores.binarized_map import decode_scores, frame_inputs, thermometer_encode
+    from snn.cores.energy import EnergyModel
+    from snn.cores.engine import run
+
+    if str(program.extras.get("binarized_mode", "")) != "frame":
+        raise ConfigError("not a frame-mode binarized program")
+    levels = [int(v) for v in np.asarray(program.extras["thermometer_levels"]).reshape(-1)]
+    ticks = int(program.extras["latency_ticks"])
+    labels = np.asarray(labels)
+    bits = thermometer_encode(np.asarray(images).reshape(len(images), 1, *images.shape[-2:]),
+                              levels)
+    pred = np.zeros(len(labels), np.int64)
+    counters: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for s in range(0, len(labels), batch):
+        r = run(program, ticks, frame_inputs(program, bits[s:s + batch]))
+        pred[s:s + batch] = decode_scores(r.outputs)
+        for k, v in r.counters.items():
+            counters[k] = counters.get(k, 0) + int(np.sum(v))
+    n = max(len(labels), 1)
+    try:
+        energy = EnergyModel.preset(energy_preset).evaluate(
+            counters, ticks=ticks, n_cores=program.n_cores, n_frames=n).to_dict()
+    except Exception as exc:  # noqa: BLE001
+        energy = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"accuracy": {str(ticks): float((pred == labels).mean())}, "frames": int(len(labels)),
+            "ticks": [ticks], "per_sample": {k: v / n for k, v in counters.items()},
+            "energy": energy, "n_cores": int(program.n_cores),
+            "encoding": f"thermometer {levels}", "wall_s": round(time.perf_counter() - t0, 3)}

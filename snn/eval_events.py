@@ -77,3 +77,21 @@ def run_events(args: argparse.Namespace) -> int:
         print(f"  {t} input ticks (+{out['latency_ticks']} latency): "
               f"{ps.get('sops', 0):.0f} SOPs, {ps.get('spikes', 0):.0f} spikes per sample{jt}")
     return 0
+
+
+def run_binarized_frames(args: argparse.Namespace, program, images, labels, extra: dict
+                         ) -> int:
+    """``snn eval PROG --data fashion-mnist`` for a frame-mode binarized program."""
+    from snn.cores.evaluate_events import evaluate_binarized_frames
+
+    out = evaluate_binarized_frames(program, images, labels, batch=args.batch_size)
+    out.update(extra)
+    if args.json:
+        atomic_write_json(args.json, out)
+    (t, acc), = out["accuracy"].items()
+    e = out["energy"].get("j_per_frame")
+    jt = f", {e:.3g} J/frame" if isinstance(e, float) else ""
+    print(f"{out['frames']} frames, {out['n_cores']} cores, {out['encoding']} input, "
+          f"accuracy after {t} ticks: {acc:.4f}; {out['per_sample'].get('sops', 0):.0f} SOPs "
+          f"per frame{jt}")
+    return 0

@@ -150,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
                            "compiler's evaluator), which this installation lacks") from exc
         from snn.cores.program import CoreProgram
         program = CoreProgram.load(args.network)
+        if str(program.extras.get("binarized_mode", "")) == "frame":  # binarized checkpoints
+            from snn.eval_events import run_binarized_frames
+            return run_binarized_frames(args, program, images, labels, extra)
         out = evaluate_program(program, images, labels, ticks, seed=args.seed,
                                batch=args.batch_size, progress=True)
         out = dict(out)

@@ -45,3 +45,20 @@ def test_eval_refuses_frame_network(tmp_path):
     net.save(tmp_path / "n.npz")
     assert main(["eval", str(tmp_path / "n.npz"), "--data", "nmnist", "--data-dir",
                  str(NMNIST)]) != 0
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+FMODEL = ROOT / "benchmarks" / "models" / "fashion_A_bsnn.pt"
+
+
+@pytest.mark.skipif(not (FMODEL.exists() and FASHION.is_dir()),
+                    reason="fashion_A_bsnn.pt or Fashion-MNIST missing")
+def test_compile_fashion_checkpoint_then_eval(tmp_path, capsys):
+    prog = tmp_path / "f.npz"
+    assert main(["compile", str(FMODEL), "--out", str(prog)]) == 0
+    out = tmp_path / "f.json"
+    assert main(["eval", str(prog), "--data", "fashion-mnist", "--data-dir", str(FASHION),
+                 "--range", "0:100", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["frames"] == 100 and r["encoding"].startswith("thermometer")
+    assert list(r["accuracy"].values())[0] >= 0.7  # the model: 85.6% on the 10k test set
