@@ -44,6 +44,8 @@ DEFAULT_DT = 1e-4
 LINEAR = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Scale", "Delay")
 NEURONS = ("IF", "LIF", "CubaLIF", "I", "LI")
 SUPPORTED = LINEAR + NEURONS + ("Input", "Output")
+# network meta that `snn export` stores in the graph and the import restores
+KEPT_META = ("v_init", "integer_v_init", "encoding", "decode", "pixel_scale")
 
 
 def _arr(v: Any) -> np.ndarray:
@@ -327,6 +329,14 @@ def import_nir(path_or_graph: Any, frame_shape: tuple[int, ...] | None = None, *
             "decode": "potential" if readout_kind == "potential" or not layers[-1].spiking
             else "count", "pixel_scale": 1 / 255,
             "nir_approximations": sorted(approx), "nir_delay_ticks_dropped": delay_dropped}
+    extra = (graph.metadata or {}).get("snn_meta")
+    if extra is not None:  # written by `snn export`: the simulation settings travel along
+        import json
+        try:
+            saved = json.loads(str(np.asarray(extra)))
+        except ValueError:
+            saved = {}
+        meta.update({k: saved[k] for k in KEPT_META if k in saved})
     return SpikingNetwork(in_shape, layers, meta)
 
 

@@ -43,6 +43,14 @@ def _program(path: str):
     return prog, net
 
 
+def checkpoint_program(path: str):
+    """The core program of a binarized checkpoint (.pt), compiled in memory."""
+    from snn.converters.binarized_load import load_binarized
+    from snn.cores.compiler import compile as compile_net
+
+    return compile_net(load_binarized(path))
+
+
 def run_events(args: argparse.Namespace) -> int:
     from snn.commands.eval import parse_ticks
     from snn.cores.evaluate_events import evaluate_events, load_event_spikes, program_transform

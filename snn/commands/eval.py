@@ -133,7 +133,12 @@ def run(args: argparse.Namespace) -> int:
         from snn.eval_events import run_events
         return run_events(args)
     ticks = parse_ticks(args.ticks or DEFAULT_TICKS)
-    fmt = file_format(args.network)
+    preloaded = None
+    if Path(args.network).suffix.lower() in (".pt", ".pth"):  # a binarized checkpoint
+        from snn.eval_events import checkpoint_program
+        preloaded, fmt = checkpoint_program(args.network), "snn-cores/1"
+    else:
+        fmt = file_format(args.network)
     if fmt not in ("snn-cores/1", "snn-net/1"):
         raise FormatError(f"{args.network}: format is {fmt!r}; give a spiking network "
                           "(snn-net/1, from `snn convert`) or a core program (snn-cores/1)")
@@ -149,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             raise SnnError("evaluating a core program needs snn.cores.evaluate (the core "
                            "compiler's evaluator), which this installation lacks") from exc
         from snn.cores.program import CoreProgram
-        program = CoreProgram.load(args.network)
+        program = preloaded or CoreProgram.load(args.network)
         if str(program.extras.get("binarized_mode", "")) == "frame":  # binarized checkpoints
             from snn.eval_events import run_binarized_frames
             return run_binarized_frames(args, program, images, labels, extra)

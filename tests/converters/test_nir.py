@@ -307,3 +307,28 @@ def test_reset_to_zero_approximation_measured():
     # measured: the largest rate gap between the two reset rules for inputs in [0, 1.5]
     gap = float(np.max(ours_rate - ref / T))
     assert 0.1 < gap < 0.5, gap
+
+
+def test_round_trip_of_a_converted_keras_lenet(tmp_path):
+    """snn convert (Keras .h5, max pool as avg, v_init 0.5) -> export -> nir.read -> import:
+    identical readout counts and potentials, simulation settings carried in the metadata."""
+    from snn.converters.keras_files import layer, write_h5
+
+    cf = "channels_first"
+    layers = [layer("InputLayer", "in", batch_input_shape=[None, 1, 12, 12]),
+              layer("Conv2D", "c1", filters=4, kernel_size=[3, 3], strides=[1, 1],
+                    padding="same", data_format=cf, dilation_rate=[1, 1], groups=1,
+                    activation="relu", use_bias=True),
+              layer("MaxPooling2D", "p1", pool_size=[2, 2], strides=[2, 2], padding="valid",
+                    data_format=cf),
+              layer("Flatten", "f", data_format=cf),
+              layer("Dense", "d", units=5, activation="softmax", use_bias=True)]
+    weights = {"c1": [RNG.normal(0, 0.4, (3, 3, 1, 4)), RNG.normal(0, 0.1, 4)],
+               "d": [RNG.normal(0, 0.2, (144, 5)), np.zeros(5)]}
+    x = _images(10, (1, 12, 12))
+    net = convert(write_h5(tmp_path / "m.h5", layers, weights), x, maxpool="avg", v_init=0.5)
+    back = import_nir(nir.read(str(export_nir(net, tmp_path / "m.nir"))))
+    assert back.meta["v_init"] == 0.5 and back.meta["decode"] == net.meta["decode"]
+    a, b = simulate(net, x, [20, 40]), simulate(back, x, [20, 40])
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_allclose(a.potential, b.potential, rtol=1e-5, atol=1e-5)

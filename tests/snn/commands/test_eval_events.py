@@ -62,3 +62,11 @@ def test_compile_fashion_checkpoint_then_eval(tmp_path, capsys):
     r = json.loads(out.read_text())
     assert r["frames"] == 100 and r["encoding"].startswith("thermometer")
     assert list(r["accuracy"].values())[0] >= 0.7  # the model: 85.6% on the 10k test set
+
+
+@pytest.mark.skipif(not (FMODEL.exists() and FASHION.is_dir()),
+                    reason="fashion_A_bsnn.pt or Fashion-MNIST missing")
+def test_eval_takes_the_checkpoint_directly(capsys):
+    assert main(["eval", str(FMODEL), "--data", "fashion-mnist", "--data-dir", str(FASHION),
+                 "--range", "0:40"]) == 0
+    assert "40 frames" in capsys.readouterr().out
