@@ -9,7 +9,9 @@ from pathlib import Path
 from snn.errors import ConfigError, DatasetError, FormatError
 from snn.fileio import atomic_write_json
 
-DEFAULT_NMNIST_DIRS = ("../shared/data/nmnist", "/work/shared/data/nmnist")
+# the shared data folder next to the working directory or next to the repository
+DEFAULT_NMNIST_DIRS = (Path("../shared/data/nmnist"),
+                       Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nmnist")
 
 
 def _program(path: str):
