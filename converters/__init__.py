@@ -28,10 +28,14 @@ def _frame_shape(calib: np.ndarray) -> tuple[int, ...]:
 
 
 def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
-                 input_layout: str | None = None) -> AnnGraph:
-    """Read a model (``.onnx`` path, torch file path, Keras ``.h5``/``.keras`` path, ``.nir``
-    path, ``torch.nn.Module``, ``onnx.ModelProto``, ``nir.NIRGraph`` or an AnnGraph) into an
-    AnnGraph with BatchNorm still unfolded."""
+                 input_layout: str | None = None, trust_pickle: bool = False) -> AnnGraph:
+    """Read a model (``.onnx`` path, torch file path, Keras ``.h5``/``.keras`` path,
+    ``torch.nn.Module``, ``onnx.ModelProto`` or an AnnGraph) into an AnnGraph with BatchNorm
+    still unfolded (NIR graphs are spiking already: ``convert`` reads them directly).
+
+    trust_pickle: load torch files of any pickled module (runs the file's code); by default
+    only tensors and stock layers are read (``weights_only=True``).
+    """
     if isinstance(model_or_path, AnnGraph):
         return model_or_path
     if isinstance(model_or_path, (str, os.PathLike)):
@@ -41,7 +45,7 @@ def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
             return import_onnx(path, input_layout, frame_shape)
         if path.suffix.lower() in (".pt", ".pth", ".pkl", ".torch"):
             from snn.converters.torch_import import import_torch, load_torch
-            return import_torch(load_torch(path), frame_shape, str(path))
+            return import_torch(load_torch(path, trust_pickle), frame_shape, str(path))
         if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
             from snn.converters.keras_import import import_keras
             return import_keras(path, frame_shape)
@@ -77,7 +81,8 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
             channel_wise: bool = False, maxpool: str = "gate", avgpool: str = "spiking",
             v_init: float = 0.0, input_layout: str | None = None,
             encoding: str = "current", decode: str = "potential",
-            readout_percentile: float | None = None) -> SpikingNetwork:
+            readout_percentile: float | None = None, trust_pickle: bool = False
+            ) -> SpikingNetwork:
     """Convert a trained ANN into a SpikingNetwork.
 
     calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation
@@ -97,6 +102,8 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
         better) or "count" (argmax of readout spike counts). Both are always reported.
     readout_percentile: readout scale from this percentile of the per-frame top logit
         (sharper spike-count decoding); None: as the hidden layers.
+    trust_pickle: a torch file may hold any pickled module (its code runs: trusted files
+        only); default: weights-only loading of stock layers.
     """
     from snn.converters.fold import fold_batchnorm, simplify
     from snn.converters.nir_import import import_nir, is_nir
@@ -115,7 +122,8 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
         raise ConversionError("calibration images must be a non-empty array [N, C, H, W]")
     if not np.isfinite(calib.astype(np.float64)).all():
         raise ConversionError("calibration images hold NaN or inf values")
-    graph = import_model(model_or_path, _frame_shape(calib), input_layout=input_layout)
+    graph = import_model(model_or_path, _frame_shape(calib), input_layout=input_layout,
+                         trust_pickle=trust_pickle)
     graph = simplify(fold_batchnorm(graph))
     x = calib.astype(np.float32) * np.float32(pixel_scale)
     pct = 100.0 if normalisation == "max" else float(percentile)
@@ -135,7 +143,7 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
 
 
 def ann_predict(model_or_path: Any, images: np.ndarray, *, pixel_scale: float = 1 / 255,
-                input_layout: str | None = None) -> np.ndarray:
+                input_layout: str | None = None, trust_pickle: bool = False) -> np.ndarray:
     """The source ANN's class scores for raw 0..255 frames: onnxruntime for ``.onnx`` files,
     torch for torch models (eval mode), else the imported graph's numpy forward pass."""
     x = np.asarray(images, np.float32) * np.float32(pixel_scale)
@@ -147,7 +155,7 @@ def ann_predict(model_or_path: Any, images: np.ndarray, *, pixel_scale: float = 
     if isinstance(model_or_path, (str, os.PathLike)) and Path(model_or_path).suffix.lower() in (
             ".pt", ".pth", ".pkl", ".torch"):
         from snn.converters.torch_import import load_torch
-        module = load_torch(model_or_path)
+        module = load_torch(model_or_path, trust_pickle)
     try:
         import torch
         if isinstance(module, torch.nn.Module):

@@ -141,6 +141,11 @@ def import_onnx(path_or_model, input_layout: str | None = None,
         raise ConversionError(f"{source}: the model has {len(g.output)} outputs; one (the "
                               "class scores) is needed")
     inp = inputs[0]
+    if not inp.type.tensor_type.HasField("shape") or not inp.type.tensor_type.shape.dim:
+        raise ConversionError(
+            f"{source}: input {inp.name!r} declares no shape, so the model's shapes cannot be "
+            "inferred; re-export it with a fixed input shape (e.g. torch.onnx.export with an "
+            "example input of shape [1, C, H, W])")
     dims = []
     for k, d in enumerate(inp.type.tensor_type.shape.dim):
         if k == 0:

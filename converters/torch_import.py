@@ -7,15 +7,20 @@ input), Flatten (module, torch.flatten(x, 1), x.view/reshape(x.size(0), -1)), Dr
 Identity (dropped), additions of two tensors (residual paths: operator.add, torch.add,
 x.add). A final softmax is dropped.
 
-Files: ``torch.save(model)`` of a whole module (loaded with ``weights_only=False``; its
-classes must be importable). TorchScript archives cannot be traced by torch.fx: export the
-model to ONNX instead. A bare state_dict holds no architecture and is refused.
+Files: ``torch.save(model)`` of a whole module, loaded with ``weights_only=True`` (no code
+from the file runs); a model of classes beyond the stock layers needs ``trust_pickle=True``
+(``snn convert --trust-pickle``), which runs the pickle's code, and its classes importable.
+TorchScript archives cannot be traced by torch.fx: export the model to ONNX instead. A bare
+state_dict holds no architecture and is refused.
 """
 
 from __future__ import annotations
 
 import operator
 import os
+import pickle
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,33 +33,84 @@ ADVICE = ("convertible torch models use Linear, Conv2d, BatchNorm, ReLU, AvgPool
           "MaxPool2d, AdaptiveAvgPool2d, Flatten, Dropout, Identity and residual additions")
 
 
-def load_torch(path: str | os.PathLike):
-    """Load a whole module saved with ``torch.save(model)``."""
+# Stock layers whose classes a weights-only load may build: ``torch.save(model)`` of a
+# model made only of these loads without running code from the file.
+SAFE_LAYERS = ("Sequential", "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU",
+               "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Identity",
+               "Softmax")
+
+SAFE_ALTERNATIVES = (
+    "Safe alternatives: export the model to ONNX (torch.onnx.export) and convert the .onnx; "
+    "or save model.state_dict(), rebuild the module in Python, load_state_dict("
+    "torch.load(path, weights_only=True)) and pass the module to snn.converters.convert; "
+    "torch.save(model) of an nn.Sequential of stock layers loads without opting in")
+
+
+def _is_torchscript(path: Path) -> bool:
+    """True for a TorchScript archive (a zip with a code/ folder)."""
+    if not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.split("/", 1)[-1].startswith("code/") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def load_torch(path: str | os.PathLike, trust_pickle: bool = False):
+    """Load a whole module saved with ``torch.save(model)``.
+
+    By default the file is read with ``weights_only=True``: only tensors, containers and
+    the stock layers of :data:`SAFE_LAYERS` can be built, so no code from the file runs.
+    ``trust_pickle=True`` (``snn convert --trust-pickle``) loads any pickled module, which
+    runs whatever code the file holds: only for files from a trusted source.
+    """
     import torch
 
     path = Path(path)
     if not path.exists():
         raise ConversionError(f"{path}: no such model file")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        try:
-            torch.jit.load(str(path), map_location="cpu")
-        except Exception:  # noqa: BLE001
-            raise ConversionError(f"{path}: not a torch model file ({type(exc).__name__}: "
-                                  f"{exc}); give torch.save(model) of a whole module or an "
-                                  ".onnx file") from exc
+    if _is_torchscript(path):
         raise ConversionError(f"{path}: a TorchScript archive; torch.fx cannot trace "
-                              "TorchScript. Save the module with torch.save(model) or export "
-                              "it to ONNX (torch.onnx.export)") from exc
+                              "TorchScript. Export the model to ONNX (torch.onnx.export) "
+                              "and convert the .onnx")
+    safe = [getattr(torch.nn, name) for name in SAFE_LAYERS]
+    try:
+        with torch.serialization.safe_globals(safe):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if not trust_pickle:
+            name = re.search(r"GLOBAL (\S+) was not", str(exc))
+            raise ConversionError(
+                f"{path}: a pickle that holds more than tensors and stock torch layers"
+                f"{f' (it calls {name.group(1)})' if name else ''}; loading it would run code "
+                "from the file, so it was not loaded. If you trust the file, opt in with "
+                "`snn convert --trust-pickle` (trust_pickle=True in Python; `snn eval --ann` "
+                f"takes an .onnx or a stock-layer torch file). {SAFE_ALTERNATIVES}.") from None
+        obj = _load_trusted(torch, path)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds
+        raise ConversionError(f"{path}: not a torch model file ({type(exc).__name__}: "
+                              f"{exc}); give torch.save(model) of a whole module or an "
+                              ".onnx file") from exc
     if isinstance(obj, torch.jit.ScriptModule):
         raise ConversionError(f"{path}: a TorchScript module; save it with torch.save(model) "
                               "of the Python module or export it to ONNX")
     if not isinstance(obj, torch.nn.Module):
         raise ConversionError(f"{path}: holds a {type(obj).__name__}, not a torch.nn.Module "
-                              "(a state_dict has no architecture: save the whole module with "
-                              "torch.save(model))")
+                              "(a state_dict has no architecture: rebuild the module in "
+                              "Python, load the state_dict into it and pass the module to "
+                              "snn.converters.convert, or export the model to ONNX)")
     return obj
+
+
+def _load_trusted(torch, path: Path):
+    """``torch.load(weights_only=False)``: runs the pickle's code (the user opted in)."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise ConversionError(f"{path}: not a torch model file ({type(exc).__name__}: "
+                              f"{exc}); give torch.save(model) of a whole module or an "
+                              ".onnx file") from exc
 
 
 def _np(t) -> np.ndarray:

@@ -77,6 +77,15 @@ NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
 NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 PAD = 8
+# Rows (Prepared.rowinfo, int64 a (core, axon) row r = c * A + a): bits 0-15 its synapses
+# (the SOPs a spike on it causes); bit 16 PACKED, bit 17 INLINE, bits 18-23 the packed
+# entries; bits 32-63: a dense row's index in the row table, a packed row's slot (a row of
+# at most SPARSE_BYTES // 2 bytes of nonzero entries: neuron indices then weights, 2 * half
+# entries, several slots to a table row), an inline row's neuron (32-47) and weight (48-63,
+# signed): a row with one nonzero entry needs no table access at all.
+SPARSE_BYTES = 64
+PACKED = np.int64(1 << 16)
+INLINE = np.int64(1 << 17)
 
 
 @njit(inline="always")
@@ -196,11 +205,146 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
     return np.ascontiguousarray(rt)
 
 
+def sparse_half(mrow: np.ndarray) -> int:
+    """Entries of a packed row's index (and weight) list: 0 where rows are too short."""
+    half = SPARSE_BYTES // 2 // mrow.itemsize
+    return half if 2 * half <= mrow.shape[1] else 0
+
+
+@njit(cache=True)
+def _classify_rows(mrow, nrows, half, nsyn, rowinfo):
+    """rowinfo of every row r < nrows without its index bits; returns (dense rows, packed
+    rows). half = 0: every row dense."""
+    nd = 0
+    npk = 0
+    for r in range(nrows):
+        k = 0
+        for n in range(mrow.shape[1]):
+            if mrow[r, n] != 0:
+                k += 1
+                if k > half:
+                    break
+        info = np.int64(nsyn[r])
+        if half == 0 or k > half:
+            nd += 1
+        elif k == 1:
+            info |= PACKED | INLINE
+        else:
+            info |= PACKED | (np.int64(k) << 18)
+            npk += 1
+        rowinfo[r] = info
+    return nd, npk
+
+
+@njit(cache=True)
+def _fill_rows(mrow, nrows, half, rowinfo, frow, nd):
+    """Copy dense rows to frow[0:nd], packed rows to the slots after them (slot g: table
+    row g // per, entries from (g % per) * 2 * half), inline rows into rowinfo; set the
+    index bits (a packed row's: its slot g)."""
+    N = mrow.shape[1]
+    per = N // (2 * half) if half else 1
+    d = 0
+    g = nd * per
+    for r in range(nrows):
+        info = rowinfo[r]
+        if info & PACKED == 0:
+            for n in range(N):
+                frow[d, n] = mrow[r, n]
+            rowinfo[r] = info | (np.int64(d) << 32)
+            d += 1
+        elif info & INLINE:
+            for n in range(N):
+                if mrow[r, n] != 0:
+                    rowinfo[r] = info | (np.int64(n) << 32) | (np.int64(mrow[r, n]) << 48)
+                    break
+        else:
+            row = g // per
+            off = (g % per) * 2 * half
+            j = 0
+            for n in range(N):
+                if mrow[r, n] != 0:
+                    frow[row, off + j] = n
+                    frow[row, off + half + j] = mrow[r, n]
+                    j += 1
+            rowinfo[r] = info | (np.int64(g) << 32)
+            g += 1
+
+
+def pack_rows(mrow: np.ndarray, nrows: int, nsyn: np.ndarray, sparse: bool = True
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """The fast path's row table and rowinfo (see PACKED) from dense rows mrow[:nrows]:
+    (frow: dense rows, then the packed rows' slots, then a zero row; rowinfo int64)."""
+    half = sparse_half(mrow) if sparse else 0
+    rowinfo = np.empty(nrows, np.int64)
+    nd, npk = _classify_rows(mrow, nrows, half, np.ascontiguousarray(nsyn, np.int64),
+                             rowinfo)
+    if nd == nrows and len(mrow) == nrows + 1:  # every row dense: the table as it is
+        rowinfo |= np.arange(nrows, dtype=np.int64) << 32
+        return mrow, rowinfo
+    per = mrow.shape[1] // (2 * half) if half else 1
+    rows = nd + -(-npk // per) + 1
+    if nd < nrows and rows == nrows + 1:  # nrows + 1 rows: "nothing packed" (_identity)
+        rows += 1
+    frow = np.zeros((rows, mrow.shape[1]), mrow.dtype)
+    _fill_rows(mrow, nrows, half, rowinfo, frow, nd)
+    return frow, rowinfo
+
+
 @njit(inline="always")
-def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
+def _identity(mrow, rowinfo):
+    """True when no row is packed or inline: the table holds row r at index r (it then has
+    exactly one row per rowinfo entry plus the zero row; pack_rows pads otherwise), so the
+    kernels skip the rowinfo lookups."""
+    return mrow.shape[0] == rowinfo.shape[0] + 1
+
+
+@njit(cache=True)
+def unpack_rows(frow, rowinfo, half, out):
+    """Dense rows out[:len(rowinfo)] from the fast path's table (the general kernels read
+    dense rows)."""
+    for r in range(rowinfo.shape[0]):
+        info = rowinfo[r]
+        for n in range(frow.shape[1]):
+            out[r, n] = 0
+        if info & PACKED == 0:
+            d = info >> 32
+            for n in range(frow.shape[1]):
+                out[r, n] = frow[d, n]
+        else:
+            _scatter_row(r, out, frow, info, half)
+
+
+@njit(inline="always")
+def _scatter_row(c, V, mrow, info, half):
+    """V[c] += the packed or inline row described by info."""
+    if info & INLINE:
+        V[c, (info >> 32) & 0xFFFF] += info >> 48
+        return
+    mask = (np.int64(1) << (mrow.itemsize * 8)) - 1
+    per = mrow.shape[1] // (2 * half)
+    g = info >> 32
+    row = g // per
+    off = (g % per) * 2 * half
+    for j in range((info >> 18) & 63):
+        V[c, np.int64(mrow[row, off + j]) & mask] += mrow[row, off + half + j]
+
+
+@njit(inline="always")
+def _prefetch_info(mrow, info, half, step):
+    """Start loading what a spike on the row described by info reads from the table."""
+    if info & PACKED == 0:
+        _prefetch_row(mrow, info >> 32, step)
+    elif info & INLINE == 0:
+        per = mrow.shape[1] // (2 * half)
+        g = info >> 32
+        _prefetch(mrow, g // per, (g % per) * 2 * half)
+
+
+@njit(inline="always")
+def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, rowinfo):
     """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
     afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first),
-    each the index c * A + a of its weight row (and of nsyn).
+    each the index c * A + a of its row (of rowinfo).
     On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
     and the axons seen are marked in seenb (cleared by the caller; no rows: no axon can have
     two spikes in a tick, nothing to mark); returns the collisions (entries on an axon that
@@ -217,6 +361,8 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
     for i in range(nc):
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
+    half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
+    ident = _identity(mrow, rowinfo)
     coll = 0
     mark = seenb.shape[0] > 0
     for q in range(P):
@@ -230,7 +376,10 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep):
                 srt[p, k] = r
                 st[p, c - c0] = k + 1
                 if k < PREFETCH_AHEAD:
-                    _prefetch_row(mrow, r, pstep)
+                    if ident:
+                        _prefetch_row(mrow, r, pstep)
+                    else:
+                        _prefetch_info(mrow, rowinfo[r], half, pstep)
                 if mark:
                     bit = np.uint64(1) << np.uint64(a & 63)
                     if seenb[c, a >> 6] & bit:
@@ -253,20 +402,25 @@ def _prefetch_row(mrow, r, step):
 
 
 @njit(inline="always")
-def _prefetch_entry(p, e, srt, mrow, step):
-    """Start loading the weight row of chunk p's sorted entry e."""
-    _prefetch_row(mrow, np.int64(srt[p, e]), step)
+def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half, ident):
+    """Start loading what chunk p's sorted entry e (a row of rowinfo) reads."""
+    if ident:
+        _prefetch_row(mrow, np.int64(srt[p, e]), step)
+    else:
+        _prefetch_info(mrow, rowinfo[np.int64(srt[p, e])], half, step)
 
 
 def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog
+    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog  # nsyn: rowinfo
     flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
         state)
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
+    half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
+    ident = _identity(mrow, nsyn)
     do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
@@ -277,7 +431,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         sopdue[p, prev] = 0
         fn[p, prev] = 0
     acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow,
-                                  pstep)
+                                  pstep, nsyn)
     etot = st[p, c1 - c0 - 1] if c1 > c0 else 0  # the chunk's entries this tick
     for c in range(c0, c1):
         b = c - c0
@@ -291,7 +445,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             if do_pc:
                 sops = 0
                 for e in range(e0, e1):
-                    sops += nsyn[np.int64(srt[p, e])]
+                    sops += nsyn[np.int64(srt[p, e])] & 0xFFFF
                 pc[1, c] += sops
         # a core without input, zero leak, whose last pass fired nothing: a fixed point
         if e1 == e0 and quiet[c] and zleak[c]:
@@ -304,6 +458,21 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 V[c, n] = V16[c, n]
             vb[c, 0] = 1
             narrow = False
+        # packed and inline rows are scattered now; the dense ones stay, in order, as their
+        # index in the row table
+        e1_all = e1
+        k = e0 if not ident else e1
+        for e in range(e0 if not ident else e1, e1):
+            info = nsyn[np.int64(srt[p, e])]
+            if info & PACKED:
+                if narrow:
+                    _scatter_row(c, V16, mrow, info, half)
+                else:
+                    _scatter_row(c, V, mrow, info, half)
+            else:
+                srt[p, k] = info >> 32
+                k += 1
+        e1 = k
         # rows beyond the last four (narrow: MAX_ROWS) are added four at a time (one load and
         # store of V per four rows); the last ones join the neuron pass
         e = e0
@@ -330,8 +499,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             r3 = np.int64(srt[p, e + 3]) if e + 3 < e1 else zrow
             nf = _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired)
         # the rows PREFETCH_AHEAD entries ahead (later cores') start loading
-        for e in range(e0 + PREFETCH_AHEAD, min(e1 + PREFETCH_AHEAD, etot)):
-            _prefetch_entry(p, e, srt, mrow, pstep)
+        for e in range(max(e0 + PREFETCH_AHEAD, e1_all), min(e1_all + PREFETCH_AHEAD, etot)):
+            _prefetch_entry(p, e, srt, mrow, pstep, nsyn, half, ident)
         quiet[c] = nf == 0
         nfired[c] = nf
         if nf == 0:
@@ -395,7 +564,7 @@ def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue
         k = fn[0, slot]
         flat[0, slot, k] = g
         fn[0, slot] = k + 1
-        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])]
+        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])] & 0xFFFF
         counters[C_INPUTS] += 1
         ip += 1
     return ip
@@ -427,6 +596,32 @@ def _frame_counts(T, acc, sopdue, counters):
             counters[i] += acc[q, i]
         if T > 0:
             counters[C_SOPS] += sopdue[q, (T - 1) & 15]
+
+
+@njit(inline="always")
+def _snapshot(t, acc, sopdue, counters, outp, n_out, V, V16, vb, ro_c, ro_n, row):
+    """What a run of t ticks would end with, taken after tick t - 1 of a longer run: the
+    counters as ``_frame_counts`` would add them (row[0:6]), the readout counts (row[6:6 +
+    n_out]) and the membranes of the neurons (ro_c, ro_n) (row[6 + n_out:])."""
+    for i in range(6):
+        row[i] = counters[i]
+    for q in range(acc.shape[0]):
+        for i in (C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_COLL):
+            row[i] += acc[q, i]
+        if t > 0:
+            row[C_SOPS] += sopdue[q, (t - 1) & 15]
+    for o in range(n_out):
+        s = 0
+        for q in range(outp.shape[0]):
+            s += outp[q, o]
+        row[6 + o] = s
+    for r in range(ro_c.shape[0]):
+        c = np.int64(ro_c[r])
+        n = np.int64(ro_n[r])
+        if V16.shape[0] > 0 and vb[c, 0] == 0:
+            row[6 + n_out + r] = V16[c, n]
+        else:
+            row[6 + n_out + r] = V[c, n]
 
 
 @njit(inline="always")
@@ -484,8 +679,11 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                    rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
-                   counters, outputs, counts, pc, pt, record):
+                   counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
     """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
+
+    snap_t int64 [S] (ascending, each <= T): after tick snap_t[s] - 1, ``_snapshot`` writes
+    into snap[s] what a run of snap_t[s] ticks would end with (none: S = 0).
 
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
@@ -500,6 +698,11 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     nrec = 0
     ip = 0
     seen = np.zeros(1, np.int64)
+    si = 0
+    while si < snap_t.shape[0] and snap_t[si] <= 0:  # a 0-tick snapshot: the start
+        _snapshot(0, acc, sopdue, counters, outp, outputs.shape[0], V, V16, vb, ro_c, ro_n,
+                  snap[si])
+        si += 1
     for t in range(T):
         slot = t & 15
         ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue,
@@ -510,6 +713,10 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
         _tick_counts(t, acc, sopdue, pt, seen)
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
+        while si < snap_t.shape[0] and snap_t[si] == t + 1:
+            _snapshot(t + 1, acc, sopdue, counters, outp, outputs.shape[0], V, V16, vb, ro_c,
+                      ro_n, snap[si])
+            si += 1
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
@@ -619,9 +826,10 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 @njit(cache=True, parallel=True)
 def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
                     outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon, in_off,
-                    counters, outputs, counts, pc, pt, pot, recs, record):
+                    counters, outputs, counts, pc, pt, pot, recs, record, snap_t, ro_c, ro_n,
+                    snap):
     """B frames in parallel (prange over frames), each from fresh state (membrane v0
-    [C, N]), one chunk each."""
+    [C, N]), one chunk each; snap [B, S, K] (S = 0: no snapshots, see _fast_frame_py)."""
     B = counters.shape[0]
     C = v0.shape[0]
     N = v0.shape[1]
@@ -633,7 +841,8 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
                                 vmax, rt, outidx, pos, wb, npar16, may_collide, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
-                                counters[b], outputs[b], counts[b], pc[b], pt[b], record)
+                                counters[b], outputs[b], counts[b], pc[b], pt[b], record,
+                                snap_t, ro_c, ro_n, snap[b])
         if pot.shape[0] > 0:
             for c in range(C):
                 for n in range(N):

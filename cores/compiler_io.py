@@ -18,7 +18,8 @@ def check_compiled(program: CoreProgram) -> None:
     if missing:
         raise FormatError(f"core program lacks x_{missing[0]}: it was not written by "
                           "`snn compile` (run `snn compile NET.npz --out PROG.npz`), so it "
-                          "has no input map; run it with `snn run` instead")
+                          "has no input map to encode frames with; run it on its stored "
+                          "inputs with `snn sim PROG.npz --ticks T` instead")
 
 
 def _unit_frames(program: CoreProgram, images: np.ndarray) -> np.ndarray:

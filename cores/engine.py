@@ -36,6 +36,9 @@ FULL_ROWS_MAX_BYTES = 1 << 30
 FAST_PATH = True
 # False: the fast path keeps every core's membrane in int32 (tests compare the two)
 NARROW_MEMBRANE = True
+# False: the fast path keeps every weight row dense (no packed or inline rows; tests
+# compare the two)
+SPARSE_ROWS = True
 # a single frame's threads wait for each other at every tick: on CPUs busy with other work
 # a waiting thread spins and a descheduled one delays its chunk (the others take it over
 # after a while; a full spike record still waits a whole time slice), so by default a
@@ -295,6 +298,19 @@ class Prepared:
     wbound: np.ndarray | None = None
     npar16: np.ndarray | None = None  # fast path: npar clipped to int16 (_narrow_bounds)
     axon_sources: np.ndarray | None = None  # fast path: uint8 [C * A] source neurons, at most 2
+    # fast path: int64 [C * A] per (core, axon) row: its synapses and where its entries are
+    # (mrow is then the fast path's row table: _fastpath.pack_rows); None: mrow dense
+    rowinfo: np.ndarray | None = None
+
+    def dense_rows(self) -> np.ndarray:
+        """The weight rows with every (core, axon) row dense at its index c * A + a, plus
+        a zero row (what the general kernels read)."""
+        if self.rowinfo is None:
+            return self.mrow
+        from snn.cores._fastpath import SPARSE_BYTES, unpack_rows
+        out = np.zeros((len(self.rowinfo) + 1, self.mrow.shape[1]), self.mrow.dtype)
+        unpack_rows(self.mrow, self.rowinfo, SPARSE_BYTES // 2 // self.mrow.itemsize, out)
+        return out
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
@@ -353,12 +369,13 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
               | ((rowid.astype(np.int64) + 1) << 24))
-    rt = pos = wbound = npar16 = axon_sources = None
+    rt = pos = wbound = npar16 = axon_sources = rowinfo = None
     if full_rows:
-        from snn.cores._fastpath import pack_routes
+        from snn.cores._fastpath import pack_routes, pack_rows
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
                          chips, ash)
         wbound, npar16 = _narrow_bounds(p, mrow, par)
+        mrow, rowinfo = pack_rows(mrow, C * A, nsyn.reshape(-1), SPARSE_ROWS)
         has = tcore >= 0
         axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
                                               minlength=C * A), 2).astype(np.uint8)
@@ -377,7 +394,7 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     p.delay.astype(np.int32), hops, chips,
                     np.ascontiguousarray(ss), np.ascontiguousarray(sl),
                     np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound, npar16,
-                    axon_sources)
+                    axon_sources, rowinfo)
 
 
 def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
@@ -523,7 +540,10 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     full = 1 if record == "full" else 0
     sh = np.uint64(seed_hash(seed))
     v0 = initial_membrane(p, prep.vdtype)
-    common = (prep.axinfo, prep.mrow, prep.wt, prep.cb, prep.sptr, prep.sidx,
+    fast_rows = prep.rt is not None and prep.vdtype == np.int32 and not (
+        prep.sl.shape[0] or prep.tmask.shape[0])
+    common = (prep.axinfo, prep.mrow if fast_rows else prep.dense_rows(), prep.wt, prep.cb,
+              prep.sptr, prep.sidx,
               prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
               prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
     # 32-bit fused neuron pass (int32 V, no stochastic leak or threshold)
@@ -665,8 +685,7 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
     B = counters.shape[0]
     it, ic, ia, off = inp
-    nsyn = np.ascontiguousarray(prep.nsyn.reshape(-1))
-    args = (prep.mrow, nsyn, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
+    args = (prep.mrow, prep.rowinfo, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
             prep.wbound if NARROW_MEMBRANE else prep.wbound[:0], prep.npar16,
             _may_collide(prep, it, ic, ia, off))
@@ -685,7 +704,8 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
                                   counters[0], outputs[0], counts[0], pc[0], pt[0])
                 return np.zeros((0, 3), np.int32)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
-                          outputs[0], counts[0], pc[0], pt[0], full)
+                          outputs[0], counts[0], pc[0], pt[0], full, *no_snapshots(1)[:3],
+                          no_snapshots(1)[3][0])
         rec, V, wall = _timed_frame(call, T, v0, counters)
         if full:
             spikes.append(rec)
@@ -701,13 +721,21 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     def call_b(T_: int, sl: slice) -> None:
         F.fast_run_frames(T_, A, prep.ash, v0, *args, cap, it, ic, ia,
                           off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
-                          pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full)
+                          pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full,
+                          *no_snapshots(sl.stop - sl.start))
     wall = _timed_batch(call_b, T, B, counters)
     if full:
         spikes = [recs[b] for b in range(B)]
     if return_potential:
         potential = pot
     return spikes, potential, wall
+
+
+def no_snapshots(n_frames: int) -> tuple[np.ndarray, ...]:
+    """The snapshot arguments of the fast kernels when none are taken: (snap_t, ro_c,
+    ro_n, snap [B, 0, 0])."""
+    return (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
+            np.zeros((n_frames, 0, 0), np.int64))
 
 
 def _as_int(arr: np.ndarray, dtype: type, name: str) -> np.ndarray:

@@ -6,18 +6,28 @@ T ideal ticks (the simulator's ``potential``). A class's value is the weighted s
 readout terms (``x_readout_class``, ``x_readout_weight``: two terms per class when the
 readout has 2k-bit weights); the prediction is the arg-max (ties: lowest class).
 
-Several tick counts: the engine's readout counters are cumulative and the decode needs the
-final membrane, so each requested T is its own run of ``T + latency_ticks`` core ticks (on
-the same input spikes: the first T ticks of a longer encoding equal a shorter one).
+Several tick counts are one run of ``max(T) + latency_ticks`` core ticks: the engine takes
+a snapshot of its counters, the readout counts and the readout membranes after ``T +
+latency_ticks`` ticks for every requested T (``snn.cores._fastpath._snapshot``), which is
+what a run of that many ticks on the same input stream ends with. The input is one stream
+of ``max(T)`` encoded ticks, so the counters at a smaller T include the work of the inputs
+that entered during its latency ticks (a pipelined stream, as on hardware); the decoded
+value does not (they reach the readout after T + latency ticks).
+
+Frames stream through in batches (``snn.cores.stream``): each frame is encoded, expanded
+through the input map and run inside the engine's parallel loop, so memory does not grow
+with the number of frames and both CPUs run frames. ``scheduler``: frames are sharded over
+a Dask cluster instead (identical results: every count is an integer sum over frames).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
-from snn.cores.compiler_io import check_compiled, encode_frames
+from snn.cores.compiler_io import check_compiled
 from snn.cores.program import CoreProgram
 from snn.errors import ConfigError
 
@@ -52,25 +62,23 @@ def decode(program: CoreProgram, outputs: np.ndarray, potential: np.ndarray, tic
     return out
 
 
-def _batch_size(program: CoreProgram, batch: int | None) -> int:
-    if batch is not None:
-        return max(1, int(batch))
-    per_frame = program.n_cores * program.n_neurons * 4  # final potentials, int32
-    return int(max(2, min(256, (256 * 2 ** 20) // per_frame)))
-
-
 def evaluate_program(program: CoreProgram, images: np.ndarray, labels: np.ndarray,
                      ticks_list: list[int] | int, *, seed: int = 0, batch: int | None = None,
                      progress: bool = False, chip_size: tuple[int, int] | None = None,
-                     energy_preset: str | None = "truenorth") -> dict:
-    """Run ``program`` on ``images`` for each T in ``ticks_list``; the eval JSON dict.
+                     energy_preset: str | None = "truenorth", scheduler: str | None = None,
+                     json_path: str | Path | None = None, extra: dict | None = None) -> dict:
+    """Run ``program`` on ``images`` for every T in ``ticks_list``; the eval JSON dict.
 
     Keys: accuracy {T: fraction}, frames, ticks, core_ticks {T: T + latency},
     sops_per_frame / spikes_per_frame {T}, counters {T: {name: mean per frame}}, cores,
-    chips, latency_ticks, wall_s (engine time), encode_s, energy {T: ...} when
-    ``snn.cores.energy`` exists (J per frame with ``energy_preset``).
+    chips, latency_ticks, wall_s (engine time), encode_s, frames_per_s and sops_per_s (of
+    the whole evaluation), energy {T: ...} (J per frame with ``energy_preset``).
+    batch: frames per engine call (default: adaptive, about a second of work each).
+    scheduler: a Dask scheduler address: frames run as tasks on its cluster.
+    json_path: where a Ctrl-C writes the frames finished so far (``"interrupted": true``)
+    before KeyboardInterrupt propagates; ``extra`` is merged into that dict.
     """
-    from snn.cores.engine import run
+    from snn.cores.stream import FrameStream, Tally
     check_compiled(program)
     ts = sorted({int(t) for t in np.atleast_1d(ticks_list)})
     if not ts or ts[0] < 1:
@@ -78,34 +86,37 @@ def evaluate_program(program: CoreProgram, images: np.ndarray, labels: np.ndarra
     labels = np.asarray(labels)
     if len(images) != len(labels):
         raise ConfigError(f"{len(images)} images but {len(labels)} labels")
+    chip = tuple(chip_size or (64, 64))
+    tally = Tally(ts)
+    t0 = time.perf_counter()
+    try:
+        if scheduler:
+            from snn.cores.stream import run_on_dask
+            run_on_dask(scheduler, program, images, labels, ts, seed, chip, tally, progress)
+        else:
+            stream = FrameStream(program, ts, seed=seed, chip_size=chip)
+            stream.evaluate(images, labels, tally, batch=batch, progress=progress)
+    except KeyboardInterrupt:
+        if json_path is not None and tally.frames:
+            from snn.fileio import atomic_write_json
+            out = _result(program, tally, chip, energy_preset, time.perf_counter() - t0)
+            out["interrupted"] = True
+            out.update(extra or {})
+            atomic_write_json(json_path, out)
+        raise
+    return _result(program, tally, chip, energy_preset, time.perf_counter() - t0)
+
+
+def _result(program: CoreProgram, tally, chip: tuple[int, int],  # noqa: ANN001
+            energy_preset: str | None, total_s: float) -> dict:
+    """The eval JSON dict of the frames in ``tally``."""
+    ts = tally.ticks
+    n = max(tally.frames, 1)
     lat = int(program.extras["latency_ticks"])
-    bs = _batch_size(program, batch)
-    chip = chip_size or (64, 64)
-    correct = {t: 0 for t in ts}
-    sums = {t: {k: 0.0 for k in COUNTER_KEYS} for t in ts}
-    wall = enc_s = 0.0
-    starts = range(0, len(images), bs)
-    if progress:
-        from tqdm import tqdm
-        starts = tqdm(starts, desc="cores", unit="batch", leave=False)
-    for s in starts:
-        x = images[s:s + bs]
-        t0 = time.perf_counter()
-        inp = encode_frames(program, x, ts[-1], seed, first_frame=s)
-        enc_s += time.perf_counter() - t0
-        for t in ts:
-            sel = inp if t == ts[-1] else _truncate(inp, t + lat)
-            res = run(program, t + lat, sel, return_potential=True, seed=seed, chip_size=chip)
-            wall += res.wall_s
-            vals = decode(program, res.outputs, res.potential, t)
-            correct[t] += int((np.argmax(vals, axis=1) == labels[s:s + bs]).sum())
-            for k in COUNTER_KEYS:
-                sums[t][k] += float(res.counters[k].sum())
-    n = len(images)
-    counters = {t: {k: v / n for k, v in sums[t].items()} for t in ts}
+    counters = {t: {k: v / n for k, v in tally.sums[t].items()} for t in ts}
     out = {
-        "accuracy": {t: correct[t] / n for t in ts},
-        "frames": n, "ticks": ts, "core_ticks": {t: t + lat for t in ts},
+        "accuracy": {t: tally.correct[t] / n for t in ts},
+        "frames": tally.frames, "ticks": ts, "core_ticks": {t: t + lat for t in ts},
         "latency_ticks": lat,
         "sops_per_frame": {t: counters[t]["sops"] for t in ts},
         "spikes_per_frame": {t: counters[t]["spikes"] for t in ts},
@@ -114,8 +125,12 @@ def evaluate_program(program: CoreProgram, images: np.ndarray, labels: np.ndarra
         "chips": _chips(program, chip),
         "encoding": str(program.extras["encoding"]),
         "decode": "potential",
-        "wall_s": wall, "encode_s": enc_s,
-        "frames_per_wall_s": {t: n / max(wall, 1e-9) for t in ts} if len(ts) == 1 else None,
+        "wall_s": tally.engine_s, "encode_s": tally.encode_s, "total_s": total_s,
+        "frames_per_s": tally.frames / max(total_s, 1e-9),
+        "sops_per_s": tally.sums[ts[-1]]["sops"] / max(tally.engine_s, 1e-9),
+        "engine": tally.how,
+        "frames_per_wall_s": {t: n / max(tally.engine_s, 1e-9) for t in ts}
+        if len(ts) == 1 else None,
     }
     energy = energy_per_frame(program, counters, lat, energy_preset)
     if energy is not None:

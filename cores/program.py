@@ -165,37 +165,39 @@ class CoreProgram:
     @classmethod
     def load(cls, path: str | os.PathLike, validate: bool = True,
              spec: CoreSpec | None = None) -> CoreProgram:
-        """Read and (by default) validate a ``snn-cores/1`` file."""
+        """Read and (by default) validate a ``snn-cores/1`` file: the rules of §3.1, the
+        compiler's ``x_*`` extras and the declared spec's ranges (``snn.validate``)."""
+        from snn.validate import load_npz, scalar, validate_program
+
         path = Path(path)
-        if not path.exists():
-            raise FormatError(f"{path}: no such core-program file")
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - numpy raises many kinds
-            raise FormatError(f"{path}: not a readable .npz file ({exc})") from exc
-        with data:
-            keys = set(data.files)
-            if "format" not in keys:
-                raise FormatError(f"{path}: key 'format' missing; a core program must carry "
-                                  f"format={FORMAT!r}")
-            tag = str(data["format"])
-            if tag != FORMAT:
-                raise FormatError(f"{path}: format is {tag!r}, expected {FORMAT!r}")
-            missing = [k for k in REQUIRED if k not in keys]
-            if missing:
-                raise ProgramError(missing[0], "required key missing from the file",
-                                   fix=f"all of {list(REQUIRED)} are required")
-            kwargs = {k: data[k] for k in list(REQUIRED) + list(OPTIONAL) if k in keys}
-            extras = {k[len(EXTRA_PREFIX):]: data[k] for k in keys
-                      if k.startswith(EXTRA_PREFIX)}
-            unknown = keys - set(REQUIRED) - set(OPTIONAL) - {"format"} - {
-                EXTRA_PREFIX + k for k in extras}
-            if unknown:
-                raise ProgramError(sorted(unknown)[0], "unknown key",
-                                   fix=f"extra keys must start with {EXTRA_PREFIX!r}")
+        hint = "give a core program written by `snn compile` (snn-cores/1)"
+        data = load_npz(path, "core program", hint)
+        keys = set(data)
+        if "format" not in keys:
+            raise FormatError(f"{path}: key 'format' missing; a core program must carry "
+                              f"format={FORMAT!r}")
+        tag = scalar(data, "format", "str", str(path))
+        if tag != FORMAT:
+            raise FormatError(f"{path}: format is {tag!r}, expected {FORMAT!r}; {hint}")
+        missing = [k for k in REQUIRED if k not in keys]
+        if missing:
+            raise ProgramError(missing[0], "required key missing from the file",
+                               fix=f"all of {list(REQUIRED)} are required", path=str(path))
+        kwargs = {k: data[k] for k in list(REQUIRED) + list(OPTIONAL) if k in keys}
+        extras = {k[len(EXTRA_PREFIX):]: data[k] for k in keys if k.startswith(EXTRA_PREFIX)}
+        unknown = keys - set(REQUIRED) - set(OPTIONAL) - {"format"} - {
+            EXTRA_PREFIX + k for k in extras}
+        if unknown:
+            raise ProgramError(sorted(unknown)[0], "unknown key",
+                               fix=f"extra keys must start with {EXTRA_PREFIX!r}",
+                               path=str(path))
         prog = cls(**kwargs, extras=extras)
         if validate:
-            prog.validate(spec)
+            try:
+                prog.validate(spec)
+                validate_program(prog)
+            except ProgramError as exc:
+                raise ProgramError(exc.key, exc.rule, exc.index, exc.fix, str(path)) from None
         return prog
 
 

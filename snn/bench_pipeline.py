@@ -49,8 +49,8 @@ def load_model(suite: Suite, spec: ModelSpec) -> Any:
         raise DatasetError(f"[models.{spec.name}] {path}: model file not found{hint}")
     if path.suffix == ".onnx":
         return str(path)
-    import torch
-    return torch.load(path, map_location="cpu", weights_only=False)
+    from snn.converters.torch_import import load_torch
+    return load_torch(path)  # weights-only: stock layers load, other pickles are refused
 
 
 def ann_accuracy(model: Any, images: np.ndarray, labels: np.ndarray, pixel_scale: float
@@ -97,9 +97,9 @@ def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
     """Compile for ``row`` (preset, weight_bits, ticks), run every held-out frame on the
     engine, and return the row's figures (per frame unless named otherwise)."""
     from snn.cores.compiler import compile as compile_program
-    from snn.cores.compiler import encode_frames
-    from snn.cores.engine import run
+    from snn.cores.engine import COUNTERS, RunResult
     from snn.cores.spec import CoreSpec
+    from snn.cores.stream import FrameStream
     from snn.report import Report
 
     t0 = time.perf_counter()
@@ -110,14 +110,19 @@ def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
     seed = int(settings.get("seed", 0))
     lat = int(np.asarray(prog.extras.get("latency_ticks", 0)))
     images, labels = prepared.images, prepared.labels
-    results, correct = [], 0
+    stream = FrameStream(prog, [ticks], seed=seed)
+    per_frame, correct, engine_s = [], 0, 0.0
     for i in range(0, len(images), ENGINE_BATCH):
-        inputs = encode_frames(prog, images[i:i + ENGINE_BATCH], ticks, seed=seed,
-                               first_frame=i)
-        r = run(prog, ticks + lat, inputs, return_potential=True)
-        pred = predict(prog, r, ticks)
-        correct += int((pred == labels[i:i + ENGINE_BATCH]).sum())
-        results.append(replace(r, potential=None))
+        pred, counters, e_s, _ = stream.run_batch(images[i:i + ENGINE_BATCH], first_frame=i)
+        correct += int((pred[:, 0] == labels[i:i + ENGINE_BATCH]).sum())
+        per_frame.append(counters[:, 0])
+        engine_s += e_s
+    counts = np.concatenate(per_frame) if per_frame else np.zeros((0, len(COUNTERS)), np.int64)
+    results = [RunResult(ticks=ticks + lat, n_frames=len(counts),
+                         counters={k: counts[:, j] for j, k in enumerate(COUNTERS)},
+                         outputs=np.zeros((len(counts), 0), np.int64), spikes=None,
+                         spike_counts=None, per_core=None, per_tick=None, potential=None,
+                         wall_s=engine_s, backend="numba")]
     res = _merge(results)
     tick_s = float(settings.get("tick_us", 1000.0)) * 1e-6
     rep = Report.from_run(prog, res, settings.get("energy", "truenorth"),

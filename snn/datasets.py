@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from snn.errors import DatasetError
+from snn.errors import DatasetError, FormatError
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -32,6 +33,9 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as fh:
             raw = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise FormatError(f"{path}: damaged IDX file ({type(exc).__name__}: {exc}); the "
+                          "download was cut short or corrupted: download it again") from None
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read IDX file ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:

@@ -17,10 +17,10 @@ class ProgramError(SnnError, ValueError):
     """
 
     def __init__(self, key: str, rule: str, index: tuple[int, ...] | int | None = None,
-                 fix: str | None = None):
-        self.key, self.rule, self.index = key, rule, index
+                 fix: str | None = None, path: str | None = None):
+        self.key, self.rule, self.index, self.fix, self.path = key, rule, index, fix, path
         where = f"{key}" if index is None else f"{key}[{_fmt_index(index)}]"
-        msg = f"core program: {where}: {rule}"
+        msg = f"core program{' ' + str(path) if path else ''}: {where}: {rule}"
         if fix:
             msg += f" ({fix})"
         super().__init__(msg)

@@ -94,7 +94,7 @@ def run_binarized_frames(args: argparse.Namespace, program, images, labels, extr
     """``snn eval PROG --data fashion-mnist`` for a frame-mode binarized program."""
     from snn.cores.evaluate_events import evaluate_binarized_frames
 
-    out = evaluate_binarized_frames(program, images, labels, batch=args.batch_size)
+    out = evaluate_binarized_frames(program, images, labels, batch=args.batch_size or 500)
     out.update(extra)
     if args.json:
         atomic_write_json(args.json, out)

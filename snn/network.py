@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from snn.errors import ConversionError, FormatError
+from snn.errors import ConversionError
 
 NET_FORMAT = "snn-net/1"
 INPUT = "input"  # name of the network input in ``Layer.inputs``
@@ -239,32 +239,12 @@ class SpikingNetwork:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SpikingNetwork:
-        path = Path(path)
-        if not path.exists():
-            raise FormatError(f"{path}: no such network file")
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001
-            raise FormatError(f"{path}: not a readable .npz file ({exc})") from exc
-        with data:
-            if "format" not in data.files or str(data["format"]) != NET_FORMAT:
-                got = str(data["format"]) if "format" in data.files else "none"
-                raise FormatError(f"{path}: format is {got!r}, expected {NET_FORMAT!r} "
-                                  "(a spiking network written by `snn convert`)")
-            header = json.loads(str(data["header"]))
-            layers: list[Layer] = []
-            for i, spec in enumerate(header["layers"]):
-                kind = spec.pop("kind")
-                if kind not in LAYER_KINDS:
-                    raise FormatError(f"{path}: layer {i} has unknown kind {kind!r}")
-                klass = LAYER_KINDS[kind]
-                kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
-                kwargs["threshold"] = data[f"L{i}.threshold"]
-                for name in klass.array_fields:
-                    kwargs[name] = data[f"L{i}.{name}"]
-                layers.append(klass(**kwargs))
-            calib = data["calibration"] if "calibration" in data.files else None
-        return cls(tuple(header["input_shape"]), layers, header.get("meta", {}), calib)
+        """Read ``snn-net/1``, every field checked before use (``snn.validate``)."""
+        from snn.validate import load_npz, network_from_arrays
+
+        arrays = load_npz(path, "spiking network",
+                          "give a spiking network written by `snn convert` (snn-net/1)")
+        return network_from_arrays(arrays, str(path))
 
 
 def _json_default(obj: Any) -> Any:

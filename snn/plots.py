@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from snn.errors import ConfigError
+from snn.fileio import atomic_open
 
 __all__ = [
     "RasterGroup", "MembraneTrace", "plot_raster", "plot_accuracy_vs_ticks",
@@ -44,14 +45,8 @@ def save_figure(fig, out: str | os.PathLike) -> Path:
     fmt = out.suffix.lstrip(".").lower() or "png"
     if fmt not in ("png", "svg", "pdf"):
         raise ConfigError(f"{out}: figures are written as .png, .svg or .pdf, not .{fmt}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format=fmt, bbox_inches="tight")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_open(out, "wb") as fh:
+        fig.savefig(fh, format=fmt, bbox_inches="tight")
     return out
 
 

@@ -174,7 +174,11 @@ class Report:
         missing = [k for k in required if k not in d]
         if missing:
             raise FormatError(f"report: key {missing[0]!r} missing")
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        types = {f.name: str(f.type) for f in fields(cls)}
+        for k, v in list(kw.items()):
+            kw[k] = _checked(k, v, types[k])
+        return cls(**kw)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> Report:
@@ -182,10 +186,18 @@ class Report:
         path = Path(path)
         if not path.exists():
             raise FormatError(f"{path}: no such report file")
+        if path.is_dir():
+            raise FormatError(f"{path}: is a folder, not a report file")
+        raw = path.read_bytes()
+        if raw[:2] == b"PK":
+            raise FormatError(f"{path}: a .npz (zip) file, not a JSON report; `snn report` "
+                              "renders the JSON of `snn eval PROG.npz ... --report R.json` or "
+                              "`snn sim PROG.npz --energy truenorth --json R.json` (a spike "
+                              "record .npz goes to `snn raster`)")
         try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{path}: not JSON ({exc})") from exc
+            d = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FormatError(f"{path}: not JSON ({exc})") from None
         if isinstance(d, dict) and "report" in d and isinstance(d["report"], dict):
             d = d["report"]
         if not isinstance(d, dict) or d.get("format") != REPORT_FORMAT:
@@ -309,6 +321,43 @@ def _clean(o: Any) -> Any:
     if isinstance(o, float) and not np.isfinite(o):
         return None
     return o
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _checked(key: str, v: Any, typ: str) -> Any:
+    """``v`` checked against the field's annotation ``typ`` (FormatError naming the key);
+    null for a float field reads as NaN (to_dict stores non-finite numbers as null)."""
+    optional = typ.endswith("| None")
+    base = typ.removesuffix("| None").strip()
+    if v is None:
+        if optional:
+            return None
+        if base == "float":
+            return float("nan")
+    ok = {
+        "int": lambda x: isinstance(x, int) and not isinstance(x, bool),
+        "float": _is_num,
+        "str": lambda x: isinstance(x, str),
+        "dict[str, float]": lambda x: isinstance(x, dict) and all(
+            isinstance(a, str) and (_is_num(b) or b is None) for a, b in x.items()),
+        "dict[str, str]": lambda x: isinstance(x, dict) and all(
+            isinstance(a, str) and isinstance(b, str) for a, b in x.items()),
+        "list[str]": lambda x: isinstance(x, list) and all(isinstance(a, str) for a in x),
+        "list[dict[str, Any]]": lambda x: isinstance(x, list) and all(
+            isinstance(r, dict) and all(isinstance(c, str) and (
+                _is_num(b) or isinstance(b, str) or b is None) for c, b in r.items())
+            for r in x),
+        "dict[str, list[float]]": lambda x: isinstance(x, dict) and all(
+            isinstance(a, str) and isinstance(b, list) and all(_is_num(c) or c is None
+                                                              for c in b)
+            for a, b in x.items()),
+    }.get(base)
+    if ok is not None and not ok(v):
+        raise FormatError(f"report: key {key!r} is {v!r:.60}, must be {typ}")
+    return v
 
 
 # -- CLI helpers (used by ``snn sim``; ``snn eval`` may use them too) ----------------------------

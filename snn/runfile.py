@@ -105,14 +105,38 @@ class SpikeRun:
             data = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise FormatError(f"{path}: not a readable JSON file ({exc})") from exc
+        record = ("record them with `snn sim PROG.npz --ticks T --record full --json OUT` "
+                  "or `snn eval PROG.npz ... --record RUN.npz`")
+        if isinstance(data, dict) and (data.get("format") == "snn-report/1" or isinstance(
+                data.get("report"), dict)) and not isinstance(data.get("spikes"), list):
+            raise FormatError(f"{path}: a report (snn-report/1), which holds no spikes: render "
+                              f"it with `snn report {path.name}`; for a raster, {record}")
         if not isinstance(data, dict) or data.get("spikes") is None:
-            raise FormatError(f"{path}: no 'spikes' in this JSON; record them with "
-                              "`snn sim PROG.npz --ticks T --record full --json OUT`")
-        spikes = np.asarray(data["spikes"], np.int64).reshape(-1, 3).astype(np.int32)
-        ticks = int(data.get("ticks") or (spikes[:, 0].max() + 1 if len(spikes) else 1))
+            raise FormatError(f"{path}: no 'spikes' in this JSON; {record}")
+        try:
+            spikes = np.asarray(data["spikes"], np.int64)
+            if spikes.size == 0:
+                spikes = spikes.reshape(0, 3)
+            if spikes.ndim != 2 or spikes.shape[1] != 3:
+                raise ValueError(f"shape {spikes.shape}")
+            ticks = int(data.get("ticks") or (spikes[:, 0].max() + 1 if len(spikes) else 1))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise FormatError(f"{path}: 'spikes' must be a list of [tick, core, neuron] "
+                              f"integer triples, and 'ticks' an integer ({exc})") from None
+        if len(spikes) and (spikes.min() < 0 or spikes[:, 0].max() >= max(ticks, 1)):
+            raise FormatError(f"{path}: a spike's tick, core or neuron is negative or its tick "
+                              f"is beyond the run's {ticks} ticks")
         if program is None and data.get("program") and Path(data["program"]).exists():
             from snn.cores.program import CoreProgram
             program = CoreProgram.load(data["program"])
+        if program is not None and len(spikes):
+            for col, n, what in ((1, program.n_cores, "core"), (2, program.n_neurons, "neuron")):
+                if spikes[:, col].max() >= n:
+                    i = int(np.argmax(spikes[:, col] >= n))
+                    raise FormatError(f"{path}: spike {i} is on {what} {int(spikes[i, col])}, "
+                                      f"the program has {n} {what}s: the run was not made by "
+                                      "this program (--program)")
+        spikes = spikes.astype(np.int32)
         n_cores = program.n_cores if program is not None else int(
             spikes[:, 1].max() + 1 if len(spikes) else 1)
         n_neurons = program.n_neurons if program is not None else int(
@@ -186,25 +210,21 @@ class SpikeRun:
                               "--json RUN.json`")
         if path.suffix.lower() == ".json":
             return cls.from_sim_json(path, program)
-        try:
-            data = np.load(path, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - numpy raises many kinds
-            raise FormatError(f"{path}: not a readable .npz or .json run file ({exc})") from exc
-        with data:
-            tag = str(data["format"]) if "format" in data.files else "none"
-            if tag != RUN_FORMAT:
-                raise FormatError(f"{path}: format is {tag!r}, expected {RUN_FORMAT!r} (a run "
-                                  "with recorded spikes, e.g. from `snn eval ... --record`)")
-            g = {k: data[k] for k in data.files}
-        run = cls(ticks=int(g["ticks"]), spikes=g["spikes"], offsets=g["offsets"],
-                  n_cores=int(g["n_cores"]), n_neurons=int(g["n_neurons"]),
-                  tick_s=float(g["tick_s"]), neuron_used=g.get("neuron_used"),
+        from snn.validate import load_npz
+        g = load_npz(path, "run", "record one with `snn eval PROG.npz ... --record "
+                     "RUN.npz` (or give the JSON of `snn sim ... --record full`)")
+        meta = _check_run_arrays(g, str(path))
+        from snn.validate import scalar
+        one = {k: scalar(g, k, "float" if k == "tick_s" else "int", str(path))
+               for k in ("ticks", "n_cores", "n_neurons", "tick_s", "n_inputs") if k in g}
+        run = cls(ticks=one["ticks"], spikes=g["spikes"], offsets=g["offsets"],
+                  n_cores=one["n_cores"], n_neurons=one["n_neurons"],
+                  tick_s=one["tick_s"], neuron_used=g.get("neuron_used"),
                   layer_names=[str(x) for x in g.get("layer_names", [])],
                   core_layer=g.get("core_layer"), input_events=g.get("input_events"),
                   input_offsets=g.get("input_offsets"), input_map=g.get("input_map"),
-                  n_inputs=int(g["n_inputs"]) if "n_inputs" in g else None,
-                  labels=g.get("labels"), predictions=g.get("predictions"),
-                  meta=json.loads(str(g["meta"])) if "meta" in g else {})
+                  n_inputs=one.get("n_inputs"),
+                  labels=g.get("labels"), predictions=g.get("predictions"), meta=meta)
         if program is not None and run.neuron_used is None:
             run._add_program_info(program)
         return run
@@ -460,3 +480,86 @@ def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = N
         meta["program"] = str(Path(program_path).resolve())
     return SpikeRun.from_result(program, res, inputs, labels=labels,
                                 predictions=predict(program, res, ticks), meta=meta)
+
+
+def _check_run_arrays(g: dict[str, np.ndarray], where: str) -> dict:
+    """Types, shapes and ranges of an ``snn-run/1`` file's arrays (FormatError naming the
+    key); returns its metadata."""
+    from snn.validate import scalar
+    tag = scalar(g, "format", "str", where) if "format" in g else "none"
+    if tag != RUN_FORMAT:
+        raise FormatError(f"{where}: format is {tag!r}, expected {RUN_FORMAT!r} (a run with "
+                          "recorded spikes, e.g. from `snn eval ... --record`)")
+    for key in ("ticks", "spikes", "offsets", "n_cores", "n_neurons", "tick_s"):
+        if key not in g:
+            raise FormatError(f"{where}: key {key!r} missing from the run file")
+    ticks = scalar(g, "ticks", "int", where)
+    n_cores = scalar(g, "n_cores", "int", where)
+    n_neurons = scalar(g, "n_neurons", "int", where)
+    tick_s = scalar(g, "tick_s", "float", where)
+    if ticks < 1 or n_cores < 1 or n_neurons < 1 or not tick_s > 0:
+        raise FormatError(f"{where}: ticks, n_cores, n_neurons and tick_s must be positive")
+    for key, width in (("spikes", 3), ("input_events", 3), ("input_map", 3)):
+        if key in g:
+            a = g[key]
+            if a.dtype.kind not in "iu" or a.ndim != 2 or a.shape[1] != width:
+                raise FormatError(f"{where}: {key!r} must be integers [rows, {width}], is "
+                                  f"{a.dtype} {a.shape}")
+    sp = g["spikes"]
+    if len(sp) and (sp.min() < 0 or sp[:, 0].max() >= ticks or sp[:, 1].max() >= n_cores
+                    or sp[:, 2].max() >= n_neurons):
+        raise FormatError(f"{where}: a spike lies outside the run's {ticks} ticks x {n_cores} "
+                          f"cores x {n_neurons} neurons")
+    for key, rows in (("offsets", len(sp)), ("input_offsets", len(g.get("input_events", ())))):
+        if key not in g:
+            continue
+        o = g[key]
+        if (o.dtype.kind not in "iu" or o.ndim != 1 or len(o) < 1 or o[0] != 0
+                or o[-1] != rows or np.any(np.diff(o) < 0)):
+            raise FormatError(f"{where}: {key!r} must rise from 0 to the number of rows "
+                              f"({rows}), one entry per frame boundary")
+    if ("input_events" in g) != ("input_offsets" in g):
+        raise FormatError(f"{where}: 'input_events' and 'input_offsets' come together")
+    if "input_offsets" in g and len(g["input_offsets"]) != len(g["offsets"]):
+        raise FormatError(f"{where}: 'input_offsets' must have one entry per frame boundary, "
+                          f"as 'offsets' ({len(g['offsets'])})")
+    n_frames = len(g["offsets"]) - 1
+    names = g.get("layer_names")
+    if names is not None and (names.dtype.kind not in "US" or names.ndim != 1):
+        raise FormatError(f"{where}: 'layer_names' must be a list of strings")
+    if "core_layer" in g:
+        cl = g["core_layer"]
+        top = len(names) - 1 if names is not None else np.iinfo(np.int32).max
+        if (cl.dtype.kind not in "iu" or cl.ndim != 1 or len(cl) != n_cores
+                or (len(cl) and (cl.min() < -1 or cl.max() > top))):
+            raise FormatError(f"{where}: 'core_layer' must hold one layer index (-1..{top}) "
+                              f"per core ({n_cores})")
+    if "neuron_used" in g:
+        nu = g["neuron_used"]
+        if nu.dtype != np.bool_ or nu.shape != (n_cores, n_neurons):
+            raise FormatError(f"{where}: 'neuron_used' must be bool [{n_cores}, {n_neurons}], "
+                              f"is {nu.dtype} {nu.shape}")
+    if "n_inputs" in g and scalar(g, "n_inputs", "int", where) < 0:
+        raise FormatError(f"{where}: 'n_inputs' must be >= 0")
+    if "input_map" in g and len(g["input_map"]):
+        im = g["input_map"]
+        if im.min() < 0 or im[:, 0].max() >= n_cores:
+            raise FormatError(f"{where}: 'input_map' rows must be (core < {n_cores}, axon, "
+                              "element), none negative")
+    if "input_events" in g and len(g["input_events"]):
+        ie = g["input_events"]
+        if ie.min() < 0 or ie[:, 1].max() >= n_cores:
+            raise FormatError(f"{where}: 'input_events' rows must be (tick, core < {n_cores}, "
+                              "axon), none negative")
+    for key in ("labels", "predictions"):
+        if key in g and (g[key].dtype.kind not in "iu" or g[key].shape != (n_frames,)):
+            raise FormatError(f"{where}: {key!r} must be integers, one per frame ({n_frames})")
+    meta: dict = {}
+    if "meta" in g:
+        try:
+            meta = json.loads(scalar(g, "meta", "str", where))
+        except json.JSONDecodeError as exc:
+            raise FormatError(f"{where}: 'meta' is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise FormatError(f"{where}: 'meta' must be a JSON object")
+    return meta

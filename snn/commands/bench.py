@@ -44,6 +44,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from snn.bench_suite import load_results, load_suite, run_suite
     from snn.errors import ConfigError
+    from snn.fileio import check_output_dir
 
     suite = load_suite(args.suite)
     out = Path(args.out) if args.out else suite.path.parent / "results"
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             mark = "done" if done.get(r.key, {}).get("status") == "ok" else "todo"
             print(f"{mark}  {r.key}  ({suite.models[r.model].dataset})")
         return 0
+    check_output_dir("--out", out, {"SUITE": args.suite})  # before any row runs
     t0 = time.perf_counter()
     results = run_suite(suite, out, scheduler=args.scheduler, workers=args.workers,
                         progress=not args.no_progress, rows=rows)

@@ -52,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from snn.cores.compiler import compile as compile_net
     from snn.cores.compiler_io import format_table, layer_table
     from snn.cores.spec import CoreSpec
+    from snn.fileio import check_outputs
     from snn.network import SpikingNetwork
+    from snn.validate import validate_program
 
+    check_outputs({"NET.npz": args.network}, {"--out": args.out, "--json": args.json})
     if is_binarized_checkpoint(args.network):
         net = load_binarized(args.network)
     else:
@@ -63,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
                           encoding=args.encoding, max_chips=args.max_chips)
     if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms
         program.extras["event_transform"] = np.array(json.dumps(net.meta["event_transform"]))
+    program.validate()
+    validate_program(program)  # the checks `snn eval` and `snn sim` run on loading it
     program.save(args.out)
     chips = -(-program.n_cores // spec.cores_per_chip)
     print(f"{args.network} -> {args.out}: {program.n_cores} cores, {chips} chip(s), "

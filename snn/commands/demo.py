@@ -30,7 +30,9 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from snn.demo import run_demo
     from snn.errors import ConfigError
+    from snn.fileio import check_output_dir
 
+    check_output_dir("--out", args.out)
     if args.ticks < 1:
         raise ConfigError("--ticks must be >= 1")
     if args.frames is not None and args.frames < 1:

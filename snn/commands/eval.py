@@ -39,7 +39,12 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--decode", choices=["count", "potential"], default=None,
                    help="decoding (default: the network's meta 'decode')")
-    p.add_argument("--batch-size", type=int, default=500, help="frames per progress step")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="frames per engine call / progress step (default: networks 500; "
+                        "core programs adaptive, about a second of work each)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="core programs: shard frames over the Dask cluster at this scheduler "
+                        "address (tcp://host:8786); identical results to a local run")
     from snn.eval_extras import add_options  # --record, --report (UX helper, issue 8)
     add_options(p)
 
@@ -59,15 +64,12 @@ def write_json_atomic(path: str | os.PathLike, obj: dict) -> None:
 
 
 def file_format(path: str | os.PathLike) -> str:
-    """The ``format`` tag of an .npz file."""
+    """The ``format`` tag of an .npz file (a FormatError for anything else)."""
+    from snn.validate import npz_format
     path = Path(path)
     if not path.exists():
         raise FormatError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return str(data["format"]) if "format" in data.files else "none"
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path}: not a readable .npz file ({exc})") from exc
+    return npz_format(path)
 
 
 def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
@@ -129,6 +131,9 @@ def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[in
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    check_outputs({"NETWORK": args.network, "--ann": args.ann},
+                  {"--json": args.json, "--record": args.record, "--report": args.report})
     if args.data in EVENT_NAMES:
         from snn.eval_events import run_events
         return run_events(args)
@@ -159,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
             from snn.eval_events import run_binarized_frames
             return run_binarized_frames(args, program, images, labels, extra)
         out = evaluate_program(program, images, labels, ticks, seed=args.seed,
-                               batch=args.batch_size, progress=True)
+                               batch=args.batch_size, progress=True,
+                               scheduler=args.scheduler, json_path=args.json, extra=extra)
         out = dict(out)
         out.update(extra)
         from snn.eval_extras import run_extras
@@ -170,8 +176,13 @@ def run(args: argparse.Namespace) -> int:
         if args.record or args.report:
             from snn.eval_extras import run_extras
             run_extras(args, None, images, labels, ticks, {})
+        if args.scheduler:
+            raise ConfigError("--scheduler shards core programs; evaluate a network on one "
+                              "machine, or compile it first (`snn compile NET.npz --out "
+                              "PROG.npz`)")
         out = evaluate_network(net, images, labels, ticks, encoding=args.encoding,
-                               seed=args.seed, decode=args.decode, batch_size=args.batch_size,
+                               seed=args.seed, decode=args.decode,
+                               batch_size=args.batch_size or 500,
                                json_path=args.json, extra=extra)
     if args.ann:
         from snn.converters import ann_predict

@@ -52,6 +52,8 @@ def _range(text: str, what: str) -> tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    check_outputs({"RUN": args.run, "--program": args.program}, {"--out": args.out})
     from snn.runfile import SpikeRun, raster
 
     program = None

@@ -30,6 +30,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    check_outputs({"RUN.json": args.run}, {"--out": args.out})
     rep = Report.from_json(args.run)
     text = rep.to_markdown() if args.markdown else rep.summary() + "\n"
     if args.out:

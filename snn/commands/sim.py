@@ -51,8 +51,12 @@ def simulate(args: argparse.Namespace) -> tuple[object, object]:
     from snn.cores import engine
     from snn.cores.program import CoreProgram
     from snn.errors import ConfigError
+    from snn.validate import MAX_SIM_TICKS
     if args.ticks < 0:
         raise ConfigError(f"--ticks must be >= 0, got {args.ticks}")
+    if args.ticks > MAX_SIM_TICKS:
+        raise ConfigError(f"--ticks {args.ticks} is more than {MAX_SIM_TICKS} (about a minute "
+                          "a core, and the run cannot be stopped midway): run fewer ticks")
     program = CoreProgram.load(args.program)
     result = engine.run(program, args.ticks, record=args.record, seed=args.seed,
                         backend=args.backend)
@@ -87,6 +91,11 @@ def write_json(path: str | os.PathLike, doc: dict) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.fileio import check_outputs
+    energy = getattr(args, "energy", None)
+    check_outputs({"PROG.npz": args.program,
+                   "--energy": energy if energy and os.path.isfile(energy) else None},
+                  {"--json": args.json})
     program, result = simulate(args)
     doc = result_dict(result)
     extra_results(args, program, result, doc)

@@ -177,3 +177,15 @@ def test_refuses_inner_softmax_and_bad_reshape(tmp_path):
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(UnsupportedOpError, match="Reshape of an activation"):
         convert(_save(m, tmp_path, "r.onnx"), np.zeros((2, 1, 4, 4), np.uint8))
+
+
+def test_input_without_shape_is_named_not_called_rank_1(tmp_path):
+    node = helper.make_node("Relu", ["x"], ["y"], name="relu")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)  # no shape at all
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph([node], "g", [x], [y]))
+    path = tmp_path / "noshape.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(ConversionError, match="declares no shape") as exc:
+        import_model(path, (1, 8, 8))
+    assert "rank 1" not in str(exc.value)

@@ -9,6 +9,7 @@ from torch import nn  # noqa: E402
 from snn.converters import ann_predict, convert, import_model  # noqa: E402
 from snn.converters.fold import fold_batchnorm, simplify  # noqa: E402
 from snn.converters.graph import forward  # noqa: E402
+from snn.converters.torch_import import load_torch  # noqa: E402
 from snn.errors import ConversionError, UnsupportedOpError  # noqa: E402
 from snn.simulate import simulate  # noqa: E402
 
@@ -140,3 +141,55 @@ def test_refusals(tmp_path):
         convert(bad, x)
     with pytest.raises(ConversionError, match="unknown model file"):
         convert(tmp_path / "model.h5", x)
+
+
+class _Evil:
+    """Unpickling this runs code: it writes a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
+def test_pickle_with_code_is_not_run(tmp_path, capsys, how):
+    import pickle
+
+    from snn.cli import main
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.pt"
+    if how == "torch.save":
+        torch.save(_Evil(marker), evil)
+    else:
+        evil.write_bytes(pickle.dumps(_Evil(marker)))
+    x = _images(4)
+    with pytest.raises(ConversionError, match="--trust-pickle") as exc:
+        convert(evil, x)
+    assert not marker.exists(), "the pickle's code ran"
+    msg = str(exc.value)
+    assert "would run code" in msg and "ONNX" in msg and "state_dict" in msg
+    with pytest.raises(ConversionError, match="trust"):
+        ann_predict(evil, x)
+    assert not marker.exists()
+    calib = tmp_path / "calib.npy"
+    np.save(calib, x)
+    assert main(["convert", str(evil), "--calib-file", str(calib), "--out",
+                 str(tmp_path / "n.npz")]) == 1
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "n.npz").exists()
+
+
+def test_custom_module_needs_trust_pickle_stock_layers_do_not(tmp_path):
+    x = _images(8)
+    stock = tmp_path / "stock.pt"
+    torch.save(_models()["cnn_max"].eval(), stock)  # Sequential of stock layers
+    assert isinstance(load_torch(stock), nn.Sequential)
+    custom = tmp_path / "residual.pt"
+    torch.save(Residual().eval(), custom)
+    with pytest.raises(ConversionError, match="trust_pickle=True"):
+        load_torch(custom)
+    net = convert(custom, x, trust_pickle=True)
+    assert net.n_classes == 5
