@@ -42,23 +42,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = [32, 64, 96, 128, 160, 192, 224]
-ARCHS: dict[str, list] = {
-    # 28x28 -> 14x14x64 -> 7x7x128 -> 7x7x128 -> 4x4x64 -> 10 (blocks of 127 inputs)
-    "A": [("conv", 64, 4, 2, 1, 1), ("shuffle", 8), ("conv", 128, 3, 2, 1, 8), ("shuffle", 16),
-          ("conv", 128, 3, 1, 1, 16), ("shuffle", 16), ("conv", 64, 3, 2, 1, 16),
-          ("flatten",), ("readout", 10, 127)],
-    # A with a population readout: 4 binary rows per class, summed (z_c in -4096..4096)
-    "Ap4": [("conv", 64, 4, 2, 1, 1), ("shuffle", 8), ("conv", 128, 3, 2, 1, 8), ("shuffle", 16),
-            ("conv", 128, 3, 1, 1, 16), ("shuffle", 16), ("conv", 64, 3, 2, 1, 16),
-            ("flatten",), ("readout", 10, 127, 4)],
-    # wider: 14x14x96 -> 7x7x192 -> 7x7x192 -> 4x4x96 -> 10
-    "A2": [("conv", 96, 4, 2, 1, 1), ("shuffle", 12), ("conv", 192, 3, 2, 1, 12),
-           ("shuffle", 24), ("conv", 192, 3, 1, 1, 24), ("shuffle", 24),
-           ("conv", 96, 3, 2, 1, 24), ("flatten",), ("readout", 10, 127)],
-    # tiny, for tests and CPU smoke runs
-    "tiny": [("conv", 16, 4, 4, 0, 1), ("shuffle", 2), ("conv", 32, 3, 2, 1, 2), ("flatten",),
-             ("readout", 10, 127)],
-}
+# the architectures live in the package so that `snn compile` can rebuild the models
+from snn.converters.binarized_load import NAMED_ARCHS as ARCHS  # noqa: E402
 
 
 def load_fashion(data_dir: str | None, split: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""snn.converters: trained ANNs (torch, ONNX) -> SpikingNetwork.
+"""snn.converters: trained ANNs (torch, ONNX, Keras .h5/.keras, NIR) -> SpikingNetwork.
 
     from snn.converters import convert
     net = convert("model.onnx", calib_images, pixel_scale=1.0)
@@ -29,8 +29,9 @@ def _frame_shape(calib: np.ndarray) -> tuple[int, ...]:
 
 def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
                  input_layout: str | None = None, trust_pickle: bool = False) -> AnnGraph:
-    """Read a model (``.onnx`` path, torch file path, ``torch.nn.Module``, ``onnx.ModelProto``
-    or an AnnGraph) into an AnnGraph with BatchNorm still unfolded.
+    """Read a model (``.onnx`` path, torch file path, Keras ``.h5``/``.keras`` path,
+    ``torch.nn.Module``, ``onnx.ModelProto`` or an AnnGraph) into an AnnGraph with BatchNorm
+    still unfolded (NIR graphs are spiking already: ``convert`` reads them directly).
 
     trust_pickle: load torch files of any pickled module (runs the file's code); by default
     only tensors and stock layers are read (``weights_only=True``).
@@ -45,11 +46,18 @@ def import_model(model_or_path: Any, frame_shape: tuple[int, ...], *,
         if path.suffix.lower() in (".pt", ".pth", ".pkl", ".torch"):
             from snn.converters.torch_import import import_torch, load_torch
             return import_torch(load_torch(path, trust_pickle), frame_shape, str(path))
+        if path.suffix.lower() in (".h5", ".hdf5", ".keras"):
+            from snn.converters.keras_import import import_keras
+            return import_keras(path, frame_shape)
+        if path.suffix.lower() == ".nir":
+            raise ConversionError(f"{path}: an NIR graph is already a spiking network; read it "
+                                  "with snn.converters.nir_import.import_nir or convert()")
         if path.suffix.lower() == ".npz":
             raise ConversionError(f"{path}: a .npz is not a trained ANN (is it already a "
                                   "spiking network? then use it with `snn eval` directly)")
         raise ConversionError(f"{path}: unknown model file type {path.suffix!r}; give a .onnx "
-                              "file or a torch file (.pt/.pth from torch.save(model))")
+                              "file, a torch file (.pt/.pth from torch.save(model)), a Keras "
+                              "file (.h5/.keras) or an NIR graph (.nir)")
     kind = type(model_or_path).__module__
     if kind.startswith("onnx"):
         from snn.converters.onnx_import import import_onnx
@@ -77,7 +85,9 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
             ) -> SpikingNetwork:
     """Convert a trained ANN into a SpikingNetwork.
 
-    calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation.
+    calib_images: raw 0..255 frames [N, C, H, W] (uint8 or float) used for normalisation
+        (an NIR graph is already spiking: it is read by ``nir_import.import_nir`` and the
+        frames only give the frame shape; None is allowed).
     pixel_scale: the model's input is ``pixel * pixel_scale`` (1/255 for most torch models,
         1 for models that take raw pixels).
     normalisation: "percentile" (``percentile`` of the positive activations) or "max".
@@ -96,7 +106,13 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
         only); default: weights-only loading of stock layers.
     """
     from snn.converters.fold import fold_batchnorm, simplify
+    from snn.converters.nir_import import import_nir, is_nir
     from snn.converters.normalise import build_network
+
+    if is_nir(model_or_path):  # already spiking: thresholds come from the graph
+        shape = _frame_shape(calib_images) if calib_images is not None and len(
+            np.shape(calib_images)) > 1 else None
+        return import_nir(model_or_path, shape)
 
     if normalisation not in ("percentile", "max"):
         raise ConversionError(f"normalisation must be 'percentile' or 'max', got "

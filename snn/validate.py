@@ -238,9 +238,12 @@ def validate_program(p: Any) -> None:
             raise ProgramError("x_input_shape", f"{shape.tolist()} is {n_el} values a frame, "
                                f"more than {MAX_INPUT_ELEMENTS}")
     enc = _extra(p, "encoding", "US", 0)
-    if enc is not None and str(enc.reshape(-1)[0]) not in ("current", "rate", "poisson"):
-        raise ProgramError("x_encoding", f"is {str(enc.reshape(-1)[0])!r}, must be current, "
-                           "rate or poisson")
+    # binarized programs (snn.cores.binarized_map) take thermometer frames or events
+    binarized = _extra(p, "binarized_mode", "US", 0) is not None
+    allowed = ("current", "rate", "poisson") + (("thermometer", "events") if binarized else ())
+    if enc is not None and str(enc.reshape(-1)[0]) not in allowed:
+        raise ProgramError("x_encoding", f"is {str(enc.reshape(-1)[0])!r}, must be "
+                           f"{', '.join(allowed)}")
     for name in ("pixel_scale",):
         v = _extra(p, name, "iuf", 0)
         if v is not None and not float(v.reshape(-1)[0]) > 0:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+import numpy as np
 
 from snn.fileio import atomic_write_json
 
@@ -16,13 +19,17 @@ axon types) per input; the default k is the most accurate that fits --max-chips.
 examples:
   snn compile mlp.npz --preset truenorth --out mlp_cores.npz
   snn compile cnn.npz --weight-bits 2 --max-chips 1 --out cnn_cores.npz --json table.json
+  snn compile benchmarks/models/nmnist_bsnn.pt --out nmnist_cores.npz
 """
 
 
 def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("network", metavar="NET.npz", help="spiking network from `snn convert`")
+    parser.add_argument("network", metavar="NET.npz",
+                        help="spiking network from `snn convert`, or a binarized training "
+                             "checkpoint (.pt from benchmarks/train_binarized_*.py, read with "
+                             "weights_only=True)")
     parser.add_argument("--preset", default="truenorth",
                         help="core spec preset: truenorth, truenorth-0.75v, small "
                              "(default truenorth)")
@@ -41,6 +48,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snn.converters.binarized_load import is_binarized_checkpoint, load_binarized
     from snn.cores.compiler import compile as compile_net
     from snn.cores.compiler_io import format_table, layer_table
     from snn.cores.spec import CoreSpec
@@ -49,17 +57,23 @@ def run(args: argparse.Namespace) -> int:
     from snn.validate import validate_program
 
     check_outputs({"NET.npz": args.network}, {"--out": args.out, "--json": args.json})
-    net = SpikingNetwork.load(args.network)
+    if is_binarized_checkpoint(args.network):
+        net = load_binarized(args.network)
+    else:
+        net = SpikingNetwork.load(args.network)
     spec = CoreSpec.preset(args.preset)
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
                           encoding=args.encoding, max_chips=args.max_chips)
+    if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms
+        program.extras["event_transform"] = np.array(json.dumps(net.meta["event_transform"]))
     program.validate()
     validate_program(program)  # the checks `snn eval` and `snn sim` run on loading it
     program.save(args.out)
     chips = -(-program.n_cores // spec.cores_per_chip)
     print(f"{args.network} -> {args.out}: {program.n_cores} cores, {chips} chip(s), "
           f"latency {int(program.extras.get('latency_ticks', 0))} ticks, "
-          f"{int(program.extras.get('weight_bits', 0))}-bit weights")
+          + ("binarized weights (+1/-1)" if net.meta.get("binarized") else
+             f"{int(program.extras.get('weight_bits', 0))}-bit weights"))
     rows = layer_table(program)
     print(format_table(rows))
     if args.json:

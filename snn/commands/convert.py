@@ -1,4 +1,5 @@
-"""``snn convert``: a trained ANN (.onnx or torch file) -> spiking network (.npz)."""
+"""``snn convert``: a trained ANN (.onnx, torch, Keras .h5/.keras) or an NIR graph (.nir) ->
+spiking network (.npz)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import numpy as np
 from snn.datasets import NAMES, load, parse_range
 from snn.errors import ConfigError
 
-HELP = "convert a trained ANN (.onnx or torch file) into a spiking network (.npz)"
+HELP = ("convert a trained ANN (.onnx, torch, Keras .h5/.keras) or an NIR graph (.nir) into a "
+        "spiking network (.npz)")
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", help=".onnx file, or a torch file written by torch.save(model)")
+    p.add_argument("model", help=".onnx file, a torch file written by torch.save(model), a "
+                                 "Keras .h5/.keras file, or an NIR graph .nir (already spiking: "
+                                 "no calibration data is read)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="load a torch file holding any pickled module; this RUNS CODE from "
                         "the file, so only for files you trust (default: weights-only "
@@ -53,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     check_outputs({"MODEL": args.model, "--calib-file": args.calib_file}, {"--out": args.out})
 
     calib_labels = None
-    if args.calib_file:
+    if Path(args.model).suffix.lower() == ".nir":
+        calib = None
+    elif args.calib_file:
         calib = _read_calib(args.calib_file)
     else:
         images, labels = load(args.data, args.data_dir, args.split)
@@ -72,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
         if hint:
             print(f"snn convert: hint: {hint}", file=sys.stderr)
     shapes = net.shapes()
+    how = "NIR graph (no calibration)" if calib is None else \
+        f"calibrated on {len(calib)} frames"
     print(f"{args.model} -> {args.out}: {len(net.layers)} layers, input {net.input_shape}, "
-          f"{net.n_classes} outputs, calibrated on {len(calib)} frames")
+          f"{net.n_classes} outputs, {how}")
+    for note in net.meta.get("nir_approximations", []):
+        print(f"  approximation: {note}")
     for layer in net.layers:
         kind = "IF" if layer.spiking else "pass"
         print(f"  {layer.name:<24} {layer.kind:<8} {kind:<4} {str(shapes[layer.name]):<16}")

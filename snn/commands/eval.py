@@ -14,17 +14,24 @@ from snn.errors import ConfigError, FormatError, SnnError
 from snn.fileio import atomic_write_json
 
 HELP = "accuracy vs ticks (and SOPs) of a spiking network or core program on a dataset"
+EVENT_NAMES = ("nmnist",)
+DEFAULT_TICKS = "8,16,32,64,128,256"
 
 
 def add_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("network", help="spiking network (.npz, snn-net/1) or core program "
-                                   "(.npz, snn-cores/1)")
-    p.add_argument("--data", choices=NAMES, default="mnist")
+    p.add_argument("network", help="spiking network (.npz, snn-net/1), core program "
+                                   "(.npz, snn-cores/1) or, with --data nmnist, a binarized "
+                                   "event checkpoint (.pt)")
+    p.add_argument("--data", choices=NAMES + EVENT_NAMES, default="mnist",
+                   help="dataset; nmnist: N-MNIST .bin files through tonic (--data-dir holds "
+                        "NMNIST/Train and NMNIST/Test), run on cores at the event ticks")
     p.add_argument("--data-dir", default=None,
                    help="dataset directory (default: the loader's standard location)")
     p.add_argument("--split", choices=["train", "test"], default="test")
     p.add_argument("--range", default=None, help="START:STOP of the split (default: all)")
-    p.add_argument("--ticks", default="8,16,32,64,128,256", help="comma-separated tick counts")
+    p.add_argument("--ticks", default=None,
+                   help="comma-separated tick counts (default 8,16,32,64,128,256; nmnist: "
+                        "input ticks, default the ticks the model was trained on)")
     p.add_argument("--json", default=None, help="write the results here (atomically)")
     p.add_argument("--ann", default=None, help="the source ANN, for its accuracy on the same "
                                                "frames")
@@ -127,8 +134,16 @@ def run(args: argparse.Namespace) -> int:
     from snn.fileio import check_outputs
     check_outputs({"NETWORK": args.network, "--ann": args.ann},
                   {"--json": args.json, "--record": args.record, "--report": args.report})
-    ticks = parse_ticks(args.ticks)
-    fmt = file_format(args.network)
+    if args.data in EVENT_NAMES:
+        from snn.eval_events import run_events
+        return run_events(args)
+    ticks = parse_ticks(args.ticks or DEFAULT_TICKS)
+    preloaded = None
+    if Path(args.network).suffix.lower() in (".pt", ".pth"):  # a binarized checkpoint
+        from snn.eval_events import checkpoint_program
+        preloaded, fmt = checkpoint_program(args.network), "snn-cores/1"
+    else:
+        fmt = file_format(args.network)
     if fmt not in ("snn-cores/1", "snn-net/1"):
         raise FormatError(f"{args.network}: format is {fmt!r}; give a spiking network "
                           "(snn-net/1, from `snn convert`) or a core program (snn-cores/1)")
@@ -144,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
             raise SnnError("evaluating a core program needs snn.cores.evaluate (the core "
                            "compiler's evaluator), which this installation lacks") from exc
         from snn.cores.program import CoreProgram
-        program = CoreProgram.load(args.network)
+        program = preloaded or CoreProgram.load(args.network)
+        if str(program.extras.get("binarized_mode", "")) == "frame":  # binarized checkpoints
+            from snn.eval_events import run_binarized_frames
+            return run_binarized_frames(args, program, images, labels, extra)
         out = evaluate_program(program, images, labels, ticks, seed=args.seed,
                                batch=args.batch_size, progress=True,
                                scheduler=args.scheduler, json_path=args.json, extra=extra)
