@@ -65,7 +65,7 @@ def run_brian2(program: CoreProgram, ticks: int, inputs, *, record: str = "none"
     frame's run is repeated from the same initial state and the fastest run is kept (a fair
     baseline next to an engine timed as the fastest of several runs).
     """
-    from snn.cores.engine import RunResult
+    from snn.cores.run_types import RunResult
     target = target or os.environ.get("SNN_BRIAN2_TARGET", "numpy")
     if int(repeats) < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}")
@@ -104,7 +104,7 @@ def run_brian2(program: CoreProgram, ticks: int, inputs, *, record: str = "none"
 def counters_from_spikes(program: CoreProgram, ticks: int, inputs, spikes: list[np.ndarray],
                          chip_size: tuple[int, int] = (64, 64)) -> dict:
     """The engine's counters, outputs, per-core and per-tick counts from spike records."""
-    from snn.cores.engine import COUNTERS, hop_counts
+    from snn.cores.run_types import COUNTERS, hop_counts
     p = program
     C, A, T, B = p.n_cores, p.n_axons, ticks, len(spikes)
     hops, chips = hop_counts(p, chip_size)

@@ -12,27 +12,18 @@ from collections import defaultdict
 
 import numpy as np
 
+from snn.cores.prng import (  # noqa: F401 (the reference names its PRNG)
+    GOLDEN,
+    KIND_LEAK,
+    KIND_SYNAPSE,
+    KIND_THRESHOLD,
+    MASK64,
+    MUL1,
+    MUL2,
+    hash_step,
+    key,
+)
 from snn.cores.program import V_MAX, V_MIN, CoreProgram
-
-MASK64 = (1 << 64) - 1
-GOLDEN, MUL1, MUL2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-KIND_SYNAPSE, KIND_LEAK, KIND_THRESHOLD = 1, 2, 3
-
-
-def hash_step(h: int, x: int) -> int:
-    """One link of the counter-based PRNG: splitmix64's finaliser of ((h ^ x) + golden)."""
-    z = ((h ^ x) + GOLDEN) & MASK64
-    z = ((z ^ (z >> 30)) * MUL1) & MASK64
-    z = ((z ^ (z >> 27)) * MUL2) & MASK64
-    return z ^ (z >> 31)
-
-
-def key(seed: int, frame: int, tick: int, core: int, kind: int, *rest: int) -> int:
-    """hash(seed, frame, tick, core, kind, rest...) as a chain of hash_step links."""
-    h = hash_step(seed & MASK64, 0)
-    for x in (frame, tick, core, kind, *rest):
-        h = hash_step(h, x)
-    return h
 
 
 def _bernoulli_sign(value: int, r: int) -> int:
@@ -50,7 +41,7 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
                   return_potential: bool = False, chip_size: tuple[int, int] = (64, 64),
                   first_frame: int = 0):
     """Run every frame of ``inputs`` (an engine.InputSpikes) tick by tick; return a RunResult."""
-    from snn.cores.engine import COUNTERS, RunResult, hop_counts
+    from snn.cores.run_types import COUNTERS, RunResult, hop_counts
     p = program
     C, N = p.n_cores, p.n_neurons
     B, T = inputs.n_frames, ticks

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn.cores.compiler_io import _unit_frames, check_compiled, encode_frames
-from snn.cores.evaluate import COUNTER_KEYS, decode, readout_neurons
 from snn.cores.program import CoreProgram
+from snn.cores.readout import COUNTER_KEYS, decode, readout_neurons, truncate
 from snn.encoding import RATE_LEVELS, encode
 from snn.errors import ConfigError
 
@@ -278,7 +278,6 @@ class FrameStream:
                         ) -> tuple[np.ndarray, np.ndarray, float, float]:
         """Each T its own run (programs off the fast path)."""
         from snn.cores.engine import run_prepared
-        from snn.cores.evaluate import _truncate
         t0 = time.perf_counter()
         inp = encode_frames(self.program, images, self.ticks[-1], self.seed,
                             first_frame=first_frame)
@@ -288,7 +287,7 @@ class FrameStream:
         counters = np.zeros((B, len(self.ticks), 6), np.int64)
         engine_s = 0.0
         for s, t in enumerate(self.ticks):
-            sel = inp if t == self.ticks[-1] else _truncate(inp, t + self.latency)
+            sel = inp if t == self.ticks[-1] else truncate(inp, t + self.latency)
             res = run_prepared(self.prep, t + self.latency, sel, return_potential=True,
                                seed=self.seed, first_frame=first_frame)
             engine_s += res.wall_s

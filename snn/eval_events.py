@@ -16,7 +16,7 @@ DEFAULT_NMNIST_DIRS = (Path("../shared/data/nmnist"),
 
 def _program(path: str):
     """A temporal core program from a program file, a binarized network or a checkpoint."""
-    from snn.commands.eval import file_format
+    from snn.cli_common import file_format
     from snn.cores.compiler import compile as compile_net
     from snn.cores.program import CoreProgram
     from snn.network import SpikingNetwork
@@ -54,7 +54,7 @@ def checkpoint_program(path: str):
 
 
 def run_events(args: argparse.Namespace) -> int:
-    from snn.commands.eval import parse_ticks
+    from snn.cli_common import parse_ticks
     from snn.cores.evaluate_events import evaluate_events, load_event_spikes, program_transform
     from snn.datasets import parse_range
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snn.cli_common import file_format, parse_ticks  # noqa: F401 (used by importers)
 from snn.datasets import NAMES, load, parse_range
 from snn.errors import ConfigError, FormatError, SnnError
 from snn.fileio import atomic_write_json
@@ -49,27 +50,8 @@ def add_parser(p: argparse.ArgumentParser) -> None:
     add_options(p)
 
 
-def parse_ticks(text: str) -> list[int]:
-    try:
-        ticks = sorted({int(t) for t in text.split(",") if t.strip()})
-    except ValueError as exc:
-        raise ConfigError(f"--ticks {text!r}: give comma-separated integers, e.g. 8,16,32") from exc
-    if not ticks or ticks[0] < 1:
-        raise ConfigError(f"--ticks {text!r}: tick counts must be >= 1")
-    return ticks
-
-
 def write_json_atomic(path: str | os.PathLike, obj: dict) -> None:
     atomic_write_json(path, obj)
-
-
-def file_format(path: str | os.PathLike) -> str:
-    """The ``format`` tag of an .npz file (a FormatError for anything else)."""
-    from snn.validate import npz_format
-    path = Path(path)
-    if not path.exists():
-        raise FormatError(f"{path}: no such file")
-    return npz_format(path)
 
 
 def evaluate_network(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,

@@ -140,7 +140,7 @@ def test_refusals(tmp_path):
     with pytest.raises(ConversionError, match="NaN"):
         convert(bad, x)
     with pytest.raises(ConversionError, match="unknown model file"):
-        convert(tmp_path / "model.h5", x)
+        convert(tmp_path / "model.caffemodel", x)
 
 
 class _Evil:
