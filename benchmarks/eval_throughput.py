@@ -85,7 +85,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
         "# `snn eval` on cores: throughput and memory",
         "",
         f"Measured {meta['date']} on {meta['machine']} ({meta['cpus']} CPUs, numba threads "
-        f"{meta['threads']}), by `python benchmarks/eval_throughput.py`. Wall: the whole "
+        f"{meta['threads']}; 1-minute load average {meta['load_average_at_end']:.1f} at the "
+        "end: the machine is shared, so absolute times vary; the ratios are measured in one "
+        "run), by `python benchmarks/eval_throughput.py`. Wall: the whole "
         "`snn eval` command (start-up, data loading, compiling nothing: numba's cache is "
         "warm); engine and encoding: as the command's JSON reports them.",
         "",
