@@ -319,22 +319,28 @@ def evaluate_shard(program: CoreProgram, images: np.ndarray, labels: np.ndarray,
     return tally
 
 
+def dask_client(address: str, timeout: str = DASK_CONNECT_TIMEOUT):  # -> distributed.Client
+    """A client of the Dask scheduler at ``address``, or a ConfigError saying what to do."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise ConfigError("--scheduler needs dask.distributed: pip install 'snn[tools]'"
+                          ) from exc
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
+                          "with `dask scheduler` and workers with `dask worker ADDRESS`"
+                          ) from exc
+
+
 def run_on_dask(address: str, program: CoreProgram, images: np.ndarray, labels: np.ndarray,
                 ticks: list[int], seed: int, chip_size: tuple[int, int], tally: Tally,
                 progress: bool = False) -> None:
     """Shard frames over the Dask cluster at ``address`` into ``tally`` (frames of
     DASK_SHARD_FRAMES per task, as ``snn bench`` shards rows)."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'snn[tools]'"
-                          ) from exc
-    try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
-                          "with `dask scheduler` and workers with `dask worker ADDRESS`"
-                          ) from exc
+    from distributed import as_completed
+    client = dask_client(address)
     bar = None
     try:
         prog = client.scatter(program, broadcast=True)

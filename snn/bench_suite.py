@@ -269,17 +269,9 @@ def _run_pool(workers: int | None, rows: list[Row], prepared: dict, settings: di
 
 def _run_dask(address: str, rows: list[Row], prepared: dict, settings: dict, row_fn: RowFn,
               record: Callable, bar) -> None:
-    try:
-        from distributed import Client, as_completed
-    except ImportError as exc:
-        raise ConfigError("--scheduler needs dask.distributed: pip install 'snn[tools]'"
-                          ) from exc
-    try:
-        client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"cannot reach the Dask scheduler at {address!r} ({exc}); start one "
-                          "with `dask scheduler` and workers with `dask worker ADDRESS`"
-                          ) from exc
+    from snn.cores.stream import dask_client
+    client = dask_client(address, DASK_CONNECT_TIMEOUT)
+    from distributed import as_completed
     futs = []
     try:
         shared = {m: client.scatter(prepared[m], broadcast=False)
