@@ -111,6 +111,9 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
                 top = top[top > 0]
                 s_out = np.array([float(np.percentile(top, readout_percentile))
                                   if top.size else 1.0])
+            elif spiking and n.name == out_name:
+                a = acts[relu_of[n.name].name] if n.name in relu_of else acts[n.name]
+                s_out = activation_scale(a, percentile, False)
             elif spiking:
                 s_out = lam_of(n.name)
             else:

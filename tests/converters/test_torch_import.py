@@ -193,3 +193,21 @@ def test_custom_module_needs_trust_pickle_stock_layers_do_not(tmp_path):
         load_torch(custom)
     net = convert(custom, x, trust_pickle=True)
     assert net.n_classes == 5
+
+
+def test_channel_wise_keeps_one_readout_scale():
+    """Channel-wise normalisation scales hidden neurons one by one, never the readout's
+    classes: a scale per class would change which class wins (the argmax of the decoded
+    potential)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(144, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
+    with torch.no_grad():
+        model[3].weight[0] *= 8.0  # class 0's logits live on a far larger scale
+    x = _images(96)
+    net = convert(model, x[:48], pixel_scale=1 / 255, channel_wise=True)
+    assert len(net.meta["normalisation"]["lambda"][net.layers[-1].name]) == 1
+    assert len(net.meta["normalisation"]["lambda"][net.layers[-2].name]) == 32
+    with torch.no_grad():
+        want = model(torch.from_numpy(x[48:].astype(np.float32) / 255)).numpy().argmax(1)
+    res = simulate(net, x[48:], [256])
+    assert (res.predictions("potential")[0] == want).mean() >= 0.9
