@@ -142,7 +142,8 @@ def fold_network(net: SpikingNetwork) -> SpikingNetwork:
         raise CompileError(
             f"layer {layer.name!r}: a pass-through {layer.kind} layer can only be mapped onto "
             "cores when folded into a single consumer (average pooling or dense before a dense "
-            "or convolution layer); make it spiking or remove it")
+            "or convolution layer) or read only by one spiking addition (a residual branch); "
+            "make it spiking or remove it")
     out = [layers[n] for n in order]
     folded = SpikingNetwork(net.input_shape, out, dict(net.meta))
     return folded
