@@ -20,8 +20,9 @@ Counting (per frame, cumulative up to each requested tick count):
 - ``spikes[layer]``: spikes emitted by the IF neurons of spiking layers.
 - ``sops[layer]``: synaptic operations = sum over ticks of (input element != 0) x (its
   fan-out: number of nonzero weights it drives in this layer). Dense, Conv2d, avg Pool2d and
-  Add count; Flatten and max-pool gating count 0. With ``current`` encoding the first
-  layer's "events" are the nonzero analog inputs.
+  Add count (an Add counts only its spiking inputs: the synapses of a pass-through input
+  are counted in that layer); Flatten and max-pool gating count 0. With ``current``
+  encoding the first layer's "events" are the nonzero analog inputs.
 
 Decoding: ``counts`` are the readout's spike counts, ``potential`` the readout's integrated
 input (count * thr + V - V(0), i.e. the sum of z + bias over ticks).
@@ -329,7 +330,11 @@ def _run_chunk(network: SpikingNetwork, r: np.ndarray, ticks: list[int], encodin
         if fan is not None:
             per_tick = np.zeros((T, b))
             fan32 = fan.reshape(-1).astype(np.float32)
-            for a in ins:
+            counted = ins
+            if isinstance(layer, Add):  # pass-through inputs: their synapses counted there
+                counted = [a for src, a in zip(layer.inputs, ins, strict=True)
+                           if src == INPUT or network.layer(src).spiking]
+            for a in counted:
                 a0 = a[:1] if const else a
                 nz = (a0 != 0).reshape(len(a0) * b, -1).astype(np.float32)
                 per_tick += (nz @ fan32).reshape(len(a0), b).astype(np.float64)
