@@ -218,9 +218,17 @@ def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: boo
             if np.any(th > spec.threshold_max):
                 raise CompileError(f"layer {layer.name!r}: integer threshold {int(th.max())} "
                                    f"exceeds the spec's {spec.threshold_max}")
-            return LayerQuant(layer.name, kmin, wi.reshape(layer.weight.shape).astype(np.int32),
-                              sig, s.astype(np.int32), np.full(o, step), np.maximum(th, 1),
-                              np.rint(bias * s / step).astype(np.int64), True)
+            lq = LayerQuant(layer.name, kmin, wi.reshape(layer.weight.shape).astype(np.int32),
+                            sig, s.astype(np.int32), np.full(o, step), np.maximum(th, 1),
+                            np.rint(bias * s / step).astype(np.int64), True)
+            if kmin == 2 and np.abs(wi).max(initial=0) == 1:
+                # levels -1, 0, +1: type 0 = +s, type 1 = -s, so every synapse uses one
+                # axon (two's complement would give -1 two: 1 - 2)
+                lq.tw = np.stack([s, -s], axis=1).astype(np.int64)
+                lq.mask = np.where(wi > 0, 1, np.where(wi < 0, 2, 0)).reshape(
+                    layer.weight.shape).astype(np.int64)
+                lq.wu = (wi * s[:, None]).reshape(layer.weight.shape).astype(np.int64)
+            return lq
     delta, sig, q = _search(w, k * terms, common)
     if terms == 2:
         sig[:] = 1  # the hi/lo split below needs the two's complement range
