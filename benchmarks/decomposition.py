@@ -5,6 +5,8 @@ One table per model, every row on the same held-out images:
 1. ANN: the source model (onnxruntime / torch).
 2. ideal SNN, float: ``snn.simulate`` on the converted network (its own encoding).
 3. ideal SNN, float, rate code: the same with the deterministic rate code the cores get.
+   Networks with max pooling add "max-pool tree": the same with each max pool replaced by
+   the IF-neuron tree the cores run (``simulate(..., maxpool="tree")``, ``snn.maxpool``).
 4. quantised SNN: ``snn.simulate`` on the integer network ``compile`` produced (weights
    s*q, thresholds and leaks in units), rate code.
 5. on cores: ``snn.cores.evaluate.evaluate_program`` (engine, with splits, relays, copies
@@ -17,8 +19,8 @@ float row also reports the converter's spike-count decode. Also usable as a func
 merged) and, from the same core run, benchmarks/results/cores.{json,md} via
 ``benchmarks.cores``.
 
-Usage: python benchmarks/decomposition.py --model mlp|fashion [--frames N] [--ticks 100 200]
-    [--core-ticks T] [--v-init 0.5] [--first 1000]
+Usage: python benchmarks/decomposition.py --model mlp|fashion|fashion_max [--frames N]
+    [--ticks 100 200] [--core-ticks T] [--v-init 0.5] [--first 1000]
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ MODELS = {
     "fashion": {"path": HERE / "models" / "fashion_cnn_avg.pt", "data": "fashion-mnist",
                 "data_dir": None, "pixel_scale": 1 / 255, "calib": (0, 500),
                 "calib_split": "train"},
+    # max pooling: on cores as the IF-neuron tree of pairwise maxima (snn.maxpool)
+    "fashion_max": {"path": HERE / "models" / "fashion_cnn_max.pt", "data": "fashion-mnist",
+                    "data_dir": None, "pixel_scale": 1 / 255, "calib": (0, 500),
+                    "calib_split": "train"},
 }
 
 
@@ -85,6 +91,12 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
         rows.append({"stage": "ideal SNN, float (rate)", "ticks": ticks,
                      "accuracy": sr.accuracy(labels, "potential"),
                      "sops_per_frame": sr.sops_per_frame(), "wall_s": time.perf_counter() - t0})
+    if any(getattr(layer, "mode", None) == "max" for layer in net.layers):
+        t0 = time.perf_counter()
+        st = simulate(net, images, ticks, encoding="rate", progress=progress, maxpool="tree")
+        rows.append({"stage": "ideal SNN, float, max-pool tree (rate)", "ticks": ticks,
+                     "accuracy": st.accuracy(labels, "potential"),
+                     "sops_per_frame": st.sops_per_frame(), "wall_s": time.perf_counter() - t0})
     t0 = time.perf_counter()
     comp = compile_network(net, spec, weight_bits=weight_bits, calibration=calibration,
                            relays=relays)

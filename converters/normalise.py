@@ -39,6 +39,48 @@ def _expand(s: np.ndarray, n: int) -> np.ndarray:
     return np.broadcast_to(s, (n,)).astype(np.float64) if s.size == 1 else s
 
 
+def identity_shortcuts(graph: AnnGraph) -> AnnGraph:
+    """Give every addition input that is not a linear layer (conv/dense without ReLU) read
+    only by that addition - an identity shortcut: a ReLU, pooling or the input - an identity
+    node before it (a 1x1 depthwise convolution of ones, or an identity dense), so that
+    normalisation can scale it into the addition's units like a projection shortcut."""
+    from snn.converters.graph import shapes as graph_shapes
+
+    cons = graph.consumers()
+    by_name = {n.name: n for n in graph.nodes}
+    relu_in = {n.inputs[0] for n in graph.nodes if n.op == "relu"}
+    nodes: list[Node] = []
+    sh = None
+    for n in graph.nodes:
+        if n.op == "add":
+            ins = []
+            for i, s in enumerate(n.inputs):
+                src = by_name.get(s)
+                linear = (src is not None and src.op in ("dense", "conv") and s not in relu_in
+                          and len(cons[s]) == 1)
+                if not linear:
+                    sh = sh or graph_shapes(graph)
+                    shape = sh[s]
+                    name = f"{n.name}.id{i}"
+                    if len(shape) == 3:
+                        c = shape[0]
+                        ident = Node("conv", name, [s], {
+                            "weight": np.ones((c, 1, 1, 1), np.float32),
+                            "bias": np.zeros(c, np.float32), "stride": (1, 1),
+                            "padding": (0, 0, 0, 0), "groups": c})
+                    else:
+                        f = int(np.prod(shape))
+                        ident = Node("dense", name, [s], {
+                            "weight": np.eye(f, dtype=np.float32),
+                            "bias": np.zeros(f, np.float32)})
+                    nodes.append(ident)
+                    s = name
+                ins.append(s)
+            n = Node(n.op, n.name, ins, dict(n.params))
+        nodes.append(n)
+    return AnnGraph(graph.input_shape, nodes, graph.source)
+
+
 def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
                   percentile: float = 99.99, channel_wise: bool = False,
                   maxpool: str = "gate", avgpool: str = "spiking", v_init: float = 0.0,
@@ -54,6 +96,7 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
         raise ConversionError(f"maxpool must be 'gate' or 'avg', got {maxpool!r}")
     if avgpool not in ("spiking", "linear"):
         raise ConversionError(f"avgpool must be 'spiking' or 'linear', got {avgpool!r}")
+    graph = identity_shortcuts(graph)
     nodes = graph.nodes
     cons = graph.consumers()
     by_name = {n.name: n for n in nodes}

@@ -164,7 +164,10 @@ def _stage_targets(b: _Build, st: Stage, out_tick: int) -> tuple[np.ndarray, np.
         if delay.min() < b.spec.delay_min or delay.max() > b.spec.delay_max:
             raise CompileError(f"layer {st.name!r}: its spikes must arrive after "
                                f"{int(delay.max())} ticks, the spec's delays are "
-                               f"{b.spec.delay_min}..{b.spec.delay_max}")
+                               f"{b.spec.delay_min}..{b.spec.delay_max} (a residual "
+                               "addition or max-pool tree reads it next to a branch that "
+                               "many layers deeper); shorten the deeper branch or add a "
+                               "spiking identity layer on the short one")
         needs = needs.copy()
         needs[:, 3] = delay
     return needs, copies

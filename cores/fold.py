@@ -11,10 +11,14 @@ Cores only hold integrate-and-fire neurons, so every pass-through (non-spiking) 
 - a pass-through ``Dense`` followed by a ``Dense``: the product of the two (exact);
 - a *spiking* average pool becomes the equal depthwise convolution (weights 1/(kh*kw)).
 
-Anything else that is not spiking (max pooling, pass-through convolutions, ``Add`` of
-pass-through values) raises :class:`snn.errors.CompileError` naming the layer and the fix.
-The result is a new SpikingNetwork of spiking ``Dense``/``Conv2d`` layers, ``Flatten`` and
-the readout; the simulator gives it the same outputs as the original.
+Max pooling is first replaced by its tree of IF neurons (``snn.maxpool.expand_maxpool``).
+A spiking ``Add`` keeps its pass-through ``Dense``/``Conv2d`` inputs as *terms* (their
+synapses end on the Add's neurons; a spiking input gets an identity term). Anything else that
+is not spiking (pass-through convolutions read by other layers, ``Add`` of pass-through
+values that are not terms) raises :class:`snn.errors.CompileError` naming the layer and the
+fix. The result is a new SpikingNetwork of spiking ``Dense``/``Conv2d``/``Add`` layers, Add
+terms, ``Flatten`` and the readout; the simulator gives it the same outputs as the
+original (max pools as ``simulate(..., maxpool="tree")``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from dataclasses import replace
 import numpy as np
 
 from snn.errors import CompileError
-from snn.network import Add, Conv2d, Dense, Flatten, Layer, Pool2d, SpikingNetwork
+from snn.maxpool import expand_maxpool
+from snn.network import INPUT, Add, Conv2d, Dense, Flatten, Layer, Pool2d, SpikingNetwork
 
 
 def _pool_matrix_fold(weight: np.ndarray, pool: Pool2d, in_shape: tuple[int, int, int]
@@ -75,20 +80,16 @@ def _fold_pool_into_conv(conv: Conv2d, pool: Pool2d, in_shape: tuple[int, int, i
 
 def fold_network(net: SpikingNetwork) -> SpikingNetwork:
     """The network with every foldable pass-through layer folded into its consumer."""
+    net = expand_maxpool(net)
     shapes = net.shapes()
     cons = net.consumers()
     last = net.layers[-1].name
+    terms = add_terms(net)
     layers: dict[str, Layer] = {}
     order: list[str] = []
     alias: dict[str, str] = {}  # reserved: renamed inputs
     pending: dict[str, Layer] = {}  # folded pass-through layers by name (for consumers)
     for layer in net.layers:
-        if isinstance(layer, Pool2d) and layer.mode == "max":
-            raise CompileError(
-                f"layer {layer.name!r}: max pooling has no exact spiking form on cores (the "
-                "simulator's rate-gated max pool compares spike counts across neurons, which "
-                "a core neuron cannot see); convert the model with `snn convert --maxpool avg` "
-                "(average pooling) and compile again")
         srcs = tuple(alias.get(s, s) for s in layer.inputs)
         if isinstance(layer, Flatten) and srcs[0] in pending:
             if len(cons[layer.name]) != 1:
@@ -108,7 +109,26 @@ def fold_network(net: SpikingNetwork) -> SpikingNetwork:
             layer = replace(layer, inputs=srcs)
         if isinstance(layer, Pool2d) and layer.spiking:
             layer = _pool_as_conv(layer, shapes[srcs[0]][0])
-        if layer.spiking or layer.name == last:
+        if isinstance(layer, Add):
+            if layer.name == last or not layer.spiking:
+                raise CompileError(f"layer {layer.name!r}: an addition must be spiking and "
+                                   "not the readout on cores; end the network with a dense "
+                                   "or convolution layer")
+            for i, src in enumerate(srcs):
+                if src not in terms:  # a spiking input: an identity term
+                    feeder = None if src == INPUT else net.layer(src)
+                    if feeder is not None and not feeder.spiking and \
+                            not isinstance(feeder, Flatten):
+                        raise CompileError(
+                            f"layer {layer.name!r}: adds pass-through {feeder.kind} "
+                            f"{src!r}, which other layers also read; on cores an addition "
+                            "reads spiking layers or dense/conv paths that only it reads")
+                    ident = _identity_term(f"{layer.name}.id{i}", src, shapes[src])
+                    layers[ident.name] = ident
+                    order.append(ident.name)
+                    srcs = srcs[:i] + (ident.name,) + srcs[i + 1:]
+            layer = replace(layer, inputs=srcs)
+        if layer.spiking or layer.name == last or layer.name in terms:
             layers[layer.name] = layer
             order.append(layer.name)
             continue
@@ -122,10 +142,33 @@ def fold_network(net: SpikingNetwork) -> SpikingNetwork:
         raise CompileError(
             f"layer {layer.name!r}: a pass-through {layer.kind} layer can only be mapped onto "
             "cores when folded into a single consumer (average pooling or dense before a dense "
-            "or convolution layer); make it spiking or remove it")
+            "or convolution layer) or read only by one spiking addition (a residual branch); "
+            "make it spiking or remove it")
     out = [layers[n] for n in order]
     folded = SpikingNetwork(net.input_shape, out, dict(net.meta))
     return folded
+
+
+def add_terms(net: SpikingNetwork) -> set[str]:
+    """Pass-through Dense/Conv2d layers read only by one spiking ``Add``: the Add's neurons
+    sum them (their synapses share the Add's neurons, see ``snn.cores.quantise``)."""
+    cons = net.consumers()
+    return {layer.name for layer in net.layers
+            if isinstance(layer, (Dense, Conv2d)) and not layer.spiking
+            and len(cons[layer.name]) == 1 and isinstance(cons[layer.name][0], Add)
+            and cons[layer.name][0].spiking}
+
+
+def _identity_term(name: str, src: str, shape: tuple[int, ...]) -> Layer:
+    """A pass-through identity (1x1 depthwise convolution or identity dense) of ``src``."""
+    one = np.ones(1, np.float32)
+    if len(shape) == 3:
+        c = shape[0]
+        return Conv2d(name, (src,), False, one, weight=np.ones((c, 1, 1, 1), np.float32),
+                      bias=np.zeros(c, np.float32), groups=c)
+    n = int(np.prod(shape))
+    return Dense(name, (src,), False, one, weight=np.eye(n, dtype=np.float32),
+                 bias=np.zeros(n, np.float32))
 
 
 def _pool_as_conv(pool: Pool2d, channels: int) -> Conv2d:

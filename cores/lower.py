@@ -14,7 +14,7 @@ import numpy as np
 
 from snn.cores.quantise import LayerQuant, codes
 from snn.errors import CompileError
-from snn.network import INPUT, Conv2d, Dense, Flatten, SpikingNetwork
+from snn.network import INPUT, Add, Conv2d, Dense, Flatten, SpikingNetwork
 
 
 @dataclass
@@ -129,6 +129,44 @@ def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], bas
     return row_ptr, cols, vals
 
 
+def _term_rows(layer: Dense | Conv2d, lq: LayerQuant, shapes: dict[str, tuple[int, ...]],
+               base_of: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """Rows (row_ptr, cols, values, type masks) of one term of an Add."""
+    (src,) = layer.inputs
+    qq = lq.q if lq.mask is None else lq.wu
+    sig = lq.sigma
+    if isinstance(layer, Dense):
+        q = qq.reshape(qq.shape[0], -1)
+        row_ptr, cols, vals = _dense_rows(q, base_of[src])
+        m = (lq.mask.reshape(q.shape)[q != 0] if lq.mask is not None
+             else codes(q, sig[:, None], lq.bits)[q != 0])
+        return row_ptr, cols, vals, m.astype(np.int64)
+    row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
+    if lq.mask is not None:
+        mm = lq.mask.reshape(qq.shape)
+    else:
+        mm = codes(qq, sig.reshape(-1, *([1] * (qq.ndim - 1))), lq.bits)
+    m = _conv_rows(layer, np.where(qq != 0, mm, 0), shapes[src], base_of[src])[2]
+    return row_ptr, cols, vals, m.astype(np.int64)
+
+
+def _merge_rows(name: str, parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    """One row per neuron from the rows of several terms (columns ascending)."""
+    n = len(parts[0][0]) - 1
+    rows = np.concatenate([np.repeat(np.arange(n), np.diff(p[0])) for p in parts])
+    cols = np.concatenate([p[1] for p in parts])
+    vals = np.concatenate([p[2] for p in parts])
+    masks = np.concatenate([p[3] for p in parts])
+    order = np.lexsort((cols, rows))
+    rows, cols, vals, masks = rows[order], cols[order], vals[order], masks[order]
+    if np.any((np.diff(rows) == 0) & (np.diff(cols) == 0)):
+        raise CompileError(f"layer {name!r}: two of its terms read the same neuron; on cores "
+                           "an input reaches a neuron once - merge the two paths into one "
+                           "layer")
+    row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
+    return row_ptr, cols, vals, masks
+
+
 def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stage], int]:
     """Stages of a folded, quantised network, and the number of input elements."""
     shapes = net.shapes()
@@ -138,7 +176,30 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
     nxt = n_in
     stages: list[Stage] = []
     readout = net.layers[-1]
+    terms = {s for layer in net.layers if isinstance(layer, Add) for s in layer.inputs}
+    by_name = {layer.name: layer for layer in net.layers}
     for layer in net.layers:
+        if layer.name in terms:
+            continue  # lowered with its Add
+        if isinstance(layer, Add):
+            if layer is readout:
+                raise CompileError(f"layer {layer.name!r}: the readout must be a dense or "
+                                   "convolution layer, not an addition")
+            lq = quants[layer.name]
+            parts = [_term_rows(by_name[t], quants[t], shapes, base_of) for t in layer.inputs]
+            row_ptr, cols, vals, mc = _merge_rows(layer.name, parts)
+            shape = shapes[layer.name]
+            chan = (np.repeat(np.arange(shape[0], dtype=np.int64), shape[1] * shape[2])
+                    if len(shape) == 3 else np.arange(shape[0], dtype=np.int64))
+            srcs = tuple(dict.fromkeys(stage_of[by_name[t].inputs[0]] for t in layer.inputs))
+            st = Stage(layer.name, len(stages), shape, nxt, row_ptr, cols, vals, chan, lq,
+                       srcs, False, len(shape) == 3)
+            st.mcodes = mc
+            stages.append(st)
+            base_of[layer.name] = nxt
+            stage_of[layer.name] = layer.name
+            nxt += st.n
+            continue
         if isinstance(layer, Flatten):
             (src,) = layer.inputs
             base_of[layer.name] = base_of[src]

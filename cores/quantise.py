@@ -31,7 +31,7 @@ import numpy as np
 
 from snn.cores.spec import CoreSpec
 from snn.errors import CompileError
-from snn.network import Conv2d, Dense, SpikingNetwork
+from snn.network import Add, Conv2d, Dense, Layer, SpikingNetwork
 
 THRESHOLD_TARGET = 4096  # preferred threshold in units (resolution of thresholds and leaks)
 RATIOS = np.linspace(0.3, 1.0, 15)  # clipping ratios tried per neuron
@@ -218,9 +218,17 @@ def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: boo
             if np.any(th > spec.threshold_max):
                 raise CompileError(f"layer {layer.name!r}: integer threshold {int(th.max())} "
                                    f"exceeds the spec's {spec.threshold_max}")
-            return LayerQuant(layer.name, kmin, wi.reshape(layer.weight.shape).astype(np.int32),
-                              sig, s.astype(np.int32), np.full(o, step), np.maximum(th, 1),
-                              np.rint(bias * s / step).astype(np.int64), True)
+            lq = LayerQuant(layer.name, kmin, wi.reshape(layer.weight.shape).astype(np.int32),
+                            sig, s.astype(np.int32), np.full(o, step), np.maximum(th, 1),
+                            np.rint(bias * s / step).astype(np.int64), True)
+            if kmin == 2 and np.abs(wi).max(initial=0) == 1:
+                # levels -1, 0, +1: type 0 = +s, type 1 = -s, so every synapse uses one
+                # axon (two's complement would give -1 two: 1 - 2)
+                lq.tw = np.stack([s, -s], axis=1).astype(np.int64)
+                lq.mask = np.where(wi > 0, 1, np.where(wi < 0, 2, 0)).reshape(
+                    layer.weight.shape).astype(np.int64)
+                lq.wu = (wi * s[:, None]).reshape(layer.weight.shape).astype(np.int64)
+            return lq
     delta, sig, q = _search(w, k * terms, common)
     if terms == 2:
         sig[:] = 1  # the hi/lo split below needs the two's complement range
@@ -299,20 +307,73 @@ def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
     """
     readout = net.layers[-1]
     quants: dict[str, LayerQuant] = {}
-    layers = []
+    by_name = {layer.name: layer for layer in net.layers}
+    term_of: dict[str, str] = {}  # term layer -> its Add
     for layer in net.layers:
-        if isinstance(layer, (Dense, Conv2d)):
+        if isinstance(layer, Add):
+            for src in layer.inputs:
+                t = by_name.get(src)
+                if not (isinstance(t, (Dense, Conv2d)) and not t.spiking):
+                    raise CompileError(f"layer {layer.name!r}: adds {src!r}, which is not a "
+                                       "pass-through dense or convolution term (fold the "
+                                       "network first: snn.cores.fold.fold_network)")
+                term_of[src] = layer.name
+    done: dict[str, Layer] = {}
+    for layer in net.layers:
+        if isinstance(layer, Add):
+            terms = [by_name[s] for s in layer.inputs]
+            lq, parts = quantise_add(layer, terms, weight_bits, spec)
+            quants[layer.name] = lq
+            for i, (t, tq) in enumerate(zip(terms, parts, strict=True)):
+                quants[t.name] = tq
+                bias = lq.bias if i == 0 else np.zeros_like(lq.bias)
+                done[t.name] = replace(t, weight=tq.weight_units().astype(np.float32),
+                                       bias=bias.astype(np.float32))
+            done[layer.name] = replace(layer, threshold=lq.threshold.astype(np.float32))
+        elif isinstance(layer, (Dense, Conv2d)) and layer.name not in term_of:
             lq = quantise_layer(layer, weight_bits, spec,
                                 terms=2 if layer is readout else 1)
             quants[layer.name] = lq
             w_int = lq.weight_units().reshape(layer.weight.shape).astype(np.float32)
-            layers.append(replace(layer, weight=w_int, bias=lq.bias.astype(np.float32),
-                                  threshold=lq.threshold.astype(np.float32)))
-        else:
-            layers.append(layer)
+            done[layer.name] = replace(layer, weight=w_int, bias=lq.bias.astype(np.float32),
+                                       threshold=lq.threshold.astype(np.float32))
+        elif layer.name not in term_of:
+            done[layer.name] = layer
+    layers = [done[layer.name] for layer in net.layers]
     meta = dict(net.meta)
     meta["quantised"] = {"weight_bits": int(weight_bits), "spec": spec.name}
     # cores start spiking neurons at v_initial = round(v_init * threshold in units)
     meta["v_init"] = float(net.meta.get("v_init", 0.0))
     meta["integer_v_init"] = True
     return SpikingNetwork(net.input_shape, layers, meta), quants
+
+
+def quantise_add(add: Add, terms: list[Dense | Conv2d], k: int, spec: CoreSpec
+                 ) -> tuple[LayerQuant, list[LayerQuant]]:
+    """Integer form of a spiking Add and its pass-through terms: one neuron per output
+    reads the synapses of every term, so the terms share its threshold, type weights and
+    units. Quantised as one dense layer whose row o concatenates the terms' rows of output
+    channel o (bias: the sum of the terms' biases); returns that code (weights [O, F]) and
+    each term's slice of it (the term's weight shape)."""
+    o = terms[0].weight.shape[0]
+    if any(t.weight.shape[0] != o for t in terms):
+        raise CompileError(f"layer {add.name!r}: its terms have different output channels "
+                           f"{[t.weight.shape[0] for t in terms]}")
+    rows = [t.weight.reshape(o, -1).astype(np.float32) for t in terms]
+    bias = np.zeros(o, np.float64)
+    for t in terms:
+        if t.bias.size:
+            bias += t.bias.astype(np.float64).reshape(-1)
+    virtual = Dense(add.name, add.inputs, True, add.threshold,
+                    weight=np.concatenate(rows, axis=1), bias=bias.astype(np.float32))
+    lq = quantise_layer(virtual, k, spec)
+    parts, lo = [], 0
+    for t, r in zip(terms, rows, strict=True):
+        hi = lo + r.shape[1]
+
+        def cut(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:, lo:hi].reshape(t.weight.shape)  # noqa: B023
+
+        parts.append(replace(lq, name=t.name, q=cut(lq.q), mask=cut(lq.mask), wu=cut(lq.wu)))
+        lo = hi
+    return lq, parts

@@ -10,7 +10,8 @@ convolution call cover T x B frames. Per layer and tick::
 Initial membrane: ``V(0) = meta["v_init"] * threshold`` (default 0), rounded to an integer
 when ``meta["integer_v_init"]`` (a quantised network: the cores' ``v_initial``).
 
-Max pooling (``Pool2d(mode="max")``, pass-through) is *rate-gated*: per window it forwards
+Max pooling (``Pool2d(mode="max")``, pass-through) is *rate-gated* by default (``simulate(...,
+maxpool="tree")`` runs the cores' IF-neuron tree instead, ``snn.maxpool``): per window it forwards
 at tick t the input spike of the element with the highest spike count over ticks 0..t
 (including t; ties -> first element in row-major window order). Its output rate converges to
 the largest input rate of the window. Average pooling is the window mean (count_include_pad).
@@ -19,8 +20,9 @@ Counting (per frame, cumulative up to each requested tick count):
 - ``spikes[layer]``: spikes emitted by the IF neurons of spiking layers.
 - ``sops[layer]``: synaptic operations = sum over ticks of (input element != 0) x (its
   fan-out: number of nonzero weights it drives in this layer). Dense, Conv2d, avg Pool2d and
-  Add count; Flatten and max-pool gating count 0. With ``current`` encoding the first
-  layer's "events" are the nonzero analog inputs.
+  Add count (an Add counts only its spiking inputs: the synapses of a pass-through input
+  are counted in that layer); Flatten and max-pool gating count 0. With ``current``
+  encoding the first layer's "events" are the nonzero analog inputs.
 
 Decoding: ``counts`` are the readout's spike counts, ``potential`` the readout's integrated
 input (count * thr + V - V(0), i.e. the sum of z + bias over ticks).
@@ -340,7 +342,11 @@ def _run_chunk(network: SpikingNetwork, r: np.ndarray, ticks: list[int], encodin
         if fan is not None:
             per_tick = np.zeros((T, b))
             fan32 = fan.reshape(-1).astype(np.float32)
-            for a in ins:
+            counted = ins
+            if isinstance(layer, Add):  # pass-through inputs: their synapses counted there
+                counted = [a for src, a in zip(layer.inputs, ins, strict=True)
+                           if src == INPUT or network.layer(src).spiking]
+            for a in counted:
                 a0 = a[:1] if const else a
                 nz = (a0 != 0).reshape(len(a0) * b, -1).astype(np.float32)
                 per_tick += (nz @ fan32).reshape(len(a0), b).astype(np.float64)
@@ -395,8 +401,8 @@ def _run_chunk(network: SpikingNetwork, r: np.ndarray, ticks: list[int], encodin
 def simulate(network: SpikingNetwork, images: np.ndarray, ticks: int | list[int], *,
              encoding: str | None = None, seed: int = 0, batch_size: int = 256,
              record_layers: bool = False, dtype: type = np.float32, backend: str = "auto",
-             progress: bool = False, memory_mb: float = 512.0, first_frame: int = 0
-             ) -> SimResult:
+             progress: bool = False, memory_mb: float = 512.0, first_frame: int = 0,
+             maxpool: str = "gate") -> SimResult:
     """Run ``network`` on ``images`` for max(ticks) ticks; results at every requested count.
 
     images: raw uint8 pixels [B, ...] (divided by 255) or float intensities in [0, 1].
@@ -405,8 +411,15 @@ def simulate(network: SpikingNetwork, images: np.ndarray, ticks: int | list[int]
         per-chunk arrays under ``memory_mb``). record_layers: keep per-tick outputs of every
         layer (memory: T x B x layer size). backend: "auto" (torch convolutions when torch is
         installed), "numpy". first_frame: index of images[0] in the whole data set (poisson
-        streams are seeded per frame).
+        streams are seeded per frame). maxpool: "gate" (rate-gated max pool, above) or
+        "tree" (each max pool replaced by the IF-neuron tree of pairwise maxima that the
+        core compiler maps, ``snn.maxpool``; extra layers ``{pool}.r{j}`` appear in the
+        per-layer results).
     """
+    from snn.maxpool import check_mode, expand_maxpool
+
+    if check_mode(maxpool) == "tree":
+        network = expand_maxpool(network)
     ts = _parse_ticks(ticks)
     encoding = encoding or network.meta.get("encoding", "current")
     r = _images_to_unit(network, images)
