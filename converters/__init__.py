@@ -78,8 +78,8 @@ KEPT_CALIBRATION_FRAMES = 16  # calibration frames stored in the network for the
 
 def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float = 1 / 255,
             normalisation: str = "percentile", percentile: float = 99.99,
-            channel_wise: bool = False, maxpool: str = "gate", avgpool: str = "spiking",
-            v_init: float = 0.0, input_layout: str | None = None,
+            channel_wise: bool = True, maxpool: str = "gate", avgpool: str = "spiking",
+            v_init: float = 0.5, input_layout: str | None = None,
             encoding: str = "current", decode: str = "potential",
             readout_percentile: float | None = None, trust_pickle: bool = False
             ) -> SpikingNetwork:
@@ -91,12 +91,15 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
     pixel_scale: the model's input is ``pixel * pixel_scale`` (1/255 for most torch models,
         1 for models that take raw pixels).
     normalisation: "percentile" (``percentile`` of the positive activations) or "max".
-    channel_wise: one scale per output channel instead of one per layer.
+    channel_wise: one scale per output channel (neuron of a dense layer) instead of one per
+        layer; the readout keeps one scale. Default on: with ``v_init`` 0.5 it is the recipe
+        benchmarks/results/conversion.md measures best at few ticks.
     maxpool: "gate" (rate-gated spiking max pool) or "avg" (replace by average pooling:
         changes the model; only when asked).
     avgpool: "spiking" (IF neurons, threshold 1) or "linear" (pass-through mean).
     v_init: initial membrane as a fraction of the threshold (compile maps it onto the cores'
-        ``v_initial``; 0.5 halves the rounding error, Bu et al. 2022).
+        ``v_initial``; the default 0.5 halves the rate code's rounding error, Bu et al. 2022;
+        0 is the plain IF start).
     encoding: stored in meta as the default encoding for simulation.
     decode: stored in meta: "potential" (argmax of the readout's integrated input; measured
         better) or "count" (argmax of readout spike counts). Both are always reported.

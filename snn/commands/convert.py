@@ -36,13 +36,16 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="the model's input is pixel * S (default 1/255; raw-pixel models: 1)")
     p.add_argument("--normalisation", choices=["percentile", "max"], default="percentile")
     p.add_argument("--percentile", type=float, default=99.99)
-    p.add_argument("--channel-wise", action="store_true", help="one scale per channel")
+    p.add_argument("--channel-wise", action=argparse.BooleanOptionalAction, default=True,
+                   help="one scale per channel / hidden neuron (default; the readout keeps one "
+                        "scale); --no-channel-wise: one scale per layer")
     p.add_argument("--maxpool", choices=["gate", "avg"], default="gate",
                    help="max pooling: rate-gated spiking max (default) or replace by average")
     p.add_argument("--avgpool", choices=["spiking", "linear"], default="spiking")
-    p.add_argument("--v-init", type=float, default=0.0,
-                   help="initial membrane as a fraction of the threshold (0.5 halves the "
-                        "rate code's rounding error; compile carries it onto the cores)")
+    p.add_argument("--v-init", type=float, default=0.5,
+                   help="initial membrane as a fraction of the threshold (default 0.5: halves "
+                        "the rate code's rounding error; 0: the plain IF start; compile "
+                        "carries it onto the cores)")
     p.add_argument("--input-layout", choices=["NCHW", "NHWC"], default=None)
     p.add_argument("--encoding", choices=["current", "rate", "poisson"], default="current",
                    help="default input encoding stored in the network")
