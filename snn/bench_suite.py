@@ -44,6 +44,23 @@ COLUMNS = [  # (key, header, format) of the Markdown table
 # -- results files -------------------------------------------------------------------------
 
 
+def recipe_fingerprint(suite: Suite, model: str) -> str:
+    """What a model's finished rows depend on besides the row itself: its spec, the suite's
+    settings, the converter's defaults and the package version; a row finished under another
+    fingerprint is run again (a changed default recipe must not keep old rows)."""
+    import hashlib
+    import inspect
+
+    from snn import __version__
+    from snn.converters import convert
+    defaults = {k: repr(p.default) for k, p in inspect.signature(convert).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    text = json.dumps({"spec": asdict(suite.models[model]), "defaults": defaults,
+                       "seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us,
+                       "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def load_results(out_dir: Path) -> dict[str, dict]:
     """Finished rows of an earlier run (``suite.json`` in ``out_dir``), by row key."""
     f = out_dir / "suite.json"
@@ -168,11 +185,15 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = load_results(out)
-    todo = [r for r in (rows or suite.rows) if done.get(r.key, {}).get("status") != "ok"]
+    recipes = {m: recipe_fingerprint(suite, m) for m in suite.models}
+    todo = [r for r in (rows or suite.rows)
+            if done.get(r.key, {}).get("status") != "ok"
+            or done[r.key].get("recipe") != recipes[r.model]]
     results = dict(done)
-    if len(todo) < len(list(rows or suite.rows)):
+    stale = sum(1 for r in todo if r.key in done and done[r.key].get("status") == "ok")
+    if len(todo) < len(list(rows or suite.rows)) or stale:
         log(f"resuming: {len(list(rows or suite.rows)) - len(todo)} finished rows kept, "
-            f"{len(todo)} to run")
+            f"{len(todo)} to run ({stale} finished with another recipe or version)")
     if not todo:
         write_results(suite, list(results.values()), out)
         write_pareto(list(results.values()), out, suite.name)
@@ -192,7 +213,8 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None
 
     def record(row: Row, result: dict) -> None:
         result = {"key": row.key, "model": row.model, "preset": row.preset,
-                  "weight_bits": row.weight_bits, "ticks": row.ticks, **result}
+                  "weight_bits": row.weight_bits, "ticks": row.ticks,
+                  "recipe": recipes[row.model], **result}
         results[row.key] = result
         write_results(suite, list(results.values()), out)
 

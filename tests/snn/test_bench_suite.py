@@ -222,3 +222,20 @@ def test_a_broken_row_does_not_stop_the_suite(suite_file, tmp_path):
     bad = [r for r in rows if r["status"] == "error" and "TypeError: a bug" in r["error"]]
     assert len(bad) == 5 and "traceback" in bad[0]
     assert sum(r["status"] == "ok" for r in rows) == 3
+
+
+def test_rows_of_another_recipe_run_again(suite_file, tmp_path, monkeypatch):
+    """A finished row made with other converter defaults (or another model spec) is not
+    kept: resuming reruns it."""
+    import snn.bench_suite as bs
+    s = load_suite(suite_file)
+    out = tmp_path / "res"
+    run_suite(s, out, workers=0, progress=False, prepare_fn=fake_prepare, row_fn=fake_row,
+              log=lambda m: None)
+    CALLS.clear()
+    monkeypatch.setattr(bs, "recipe_fingerprint", lambda suite, model: f"new-{model}")
+    run_suite(s, out, workers=0, progress=False, prepare_fn=fake_prepare, row_fn=fake_row,
+              log=lambda m: None)
+    assert len(CALLS) == 9
+    assert {r["recipe"] for r in load_results(out).values()} == {"new-m1"} | (
+        {"new-m2"} if any(r.model == "m2" for r in s.rows) else set())
