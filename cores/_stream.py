@@ -33,6 +33,19 @@ def _fires(mode, q, spk, levels, e, t, acc):
     return spk[t, e] != 0
 
 
+@njit(inline="always")
+def _count_or_place(fill, cnt, ct, c, a, tick, core, axon):
+    """Pass 0: count an input at core tick ct; pass 1: put it at its tick's next place."""
+    if fill:
+        j = cnt[ct]
+        tick[j] = ct
+        core[j] = c
+        axon[j] = a
+        cnt[ct] = j + 1
+    else:
+        cnt[ct + 1] += 1
+
+
 @njit(cache=True)
 def frame_inputs(T, Tin, mode, q, spk, levels, el_start, el_count, m_core, m_axon, m_tick,
                  h_core, h_axon, h_ticks):
@@ -40,47 +53,30 @@ def frame_inputs(T, Tin, mode, q, spk, levels, el_start, el_count, m_core, m_axo
     the most inputs of one tick)."""
     n_el = el_start.shape[0]
     cnt = np.zeros(T + 1, np.int64)
-    for h in range(h_core.shape[0]):
-        for k in range(min(np.int64(h_ticks[h]), T)):
-            cnt[k + 1] += 1
-    acc = np.full(n_el, levels // 2, np.int64)
-    for t in range(Tin):
-        for e in range(n_el):
-            if _fires(mode, q, spk, levels, e, t, acc):
-                s = el_start[e]
-                for m in range(s, s + el_count[e]):
-                    ct = t + m_tick[m]
-                    if ct < T:
-                        cnt[ct + 1] += 1
+    tick = np.empty(0, np.int32)
+    core = np.empty(0, np.int32)
+    axon = np.empty(0, np.int32)
+    acc = np.empty(n_el, np.int64)
     most = 0
-    for k in range(T):
-        most = max(most, cnt[k + 1])
-        cnt[k + 1] += cnt[k]
-    n = cnt[T]
-    tick = np.empty(n, np.int32)
-    core = np.empty(n, np.int32)
-    axon = np.empty(n, np.int32)
-    for h in range(h_core.shape[0]):
-        for k in range(min(np.int64(h_ticks[h]), T)):
-            j = cnt[k]
-            tick[j] = k
-            core[j] = h_core[h]
-            axon[j] = h_axon[h]
-            cnt[k] = j + 1
-    for e in range(n_el):
-        acc[e] = levels // 2
-    for t in range(Tin):
-        for e in range(n_el):
-            if _fires(mode, q, spk, levels, e, t, acc):
-                s = el_start[e]
-                for m in range(s, s + el_count[e]):
-                    ct = t + m_tick[m]
-                    if ct < T:
-                        j = cnt[ct]
-                        tick[j] = ct
-                        core[j] = m_core[m]
-                        axon[j] = m_axon[m]
-                        cnt[ct] = j + 1
+    for fill in range(2):  # pass 0 counts the inputs of each tick, pass 1 places them
+        if fill:
+            for k in range(T):
+                most = max(most, cnt[k + 1])
+                cnt[k + 1] += cnt[k]
+            tick = np.empty(cnt[T], np.int32)
+            core = np.empty(cnt[T], np.int32)
+            axon = np.empty(cnt[T], np.int32)
+        for h in range(h_core.shape[0]):
+            for k in range(min(np.int64(h_ticks[h]), T)):
+                _count_or_place(fill, cnt, k, h_core[h], h_axon[h], tick, core, axon)
+        acc[:] = levels // 2
+        for t in range(Tin):
+            for e in range(n_el):
+                if _fires(mode, q, spk, levels, e, t, acc):
+                    for m in range(el_start[e], el_start[e] + el_count[e]):
+                        if t + m_tick[m] < T:
+                            _count_or_place(fill, cnt, t + m_tick[m], m_core[m], m_axon[m],
+                                            tick, core, axon)
     return tick, core, axon, most
 
 
