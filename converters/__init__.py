@@ -78,7 +78,7 @@ KEPT_CALIBRATION_FRAMES = 16  # calibration frames stored in the network for the
 
 def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float = 1 / 255,
             normalisation: str = "percentile", percentile: float = 99.99,
-            channel_wise: bool = True, maxpool: str = "gate", avgpool: str = "spiking",
+            channel_wise: bool | str = "dense", maxpool: str = "gate", avgpool: str = "spiking",
             v_init: float = 0.5, input_layout: str | None = None,
             encoding: str = "current", decode: str = "potential",
             readout_percentile: float | None = None, trust_pickle: bool = False
@@ -91,9 +91,10 @@ def convert(model_or_path: Any, calib_images: np.ndarray, *, pixel_scale: float 
     pixel_scale: the model's input is ``pixel * pixel_scale`` (1/255 for most torch models,
         1 for models that take raw pixels).
     normalisation: "percentile" (``percentile`` of the positive activations) or "max".
-    channel_wise: one scale per output channel (neuron of a dense layer) instead of one per
-        layer; the readout keeps one scale. Default on: with ``v_init`` 0.5 it is the recipe
-        benchmarks/results/conversion.md measures best at few ticks.
+    channel_wise: "dense" (default: one scale per neuron of a dense layer, one per conv
+        layer), "all"/True (one per channel of conv layers too) or "none"/False (one per
+        layer); the readout always keeps one scale. With ``v_init`` 0.5 the default is the
+        recipe measured best on cores (docs/conversion.md, "The default recipe").
     maxpool: "gate" (rate-gated spiking max pool) or "avg" (replace by average pooling:
         changes the model; only when asked).
     avgpool: "spiking" (IF neurons, threshold 1) or "linear" (pass-through mean).

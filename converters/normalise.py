@@ -81,8 +81,21 @@ def identity_shortcuts(graph: AnnGraph) -> AnnGraph:
     return AnnGraph(graph.input_shape, nodes, graph.source)
 
 
+CHANNEL_WISE = ("dense", "all", "none")
+
+
+def channel_wise_mode(channel_wise: bool | str) -> str:
+    """"dense", "all" or "none" from the option (True = "all", False = "none")."""
+    if channel_wise is True or channel_wise is False:
+        return "all" if channel_wise else "none"
+    if channel_wise not in CHANNEL_WISE:
+        raise ConversionError(f"channel_wise must be one of {CHANNEL_WISE} (or a bool), got "
+                              f"{channel_wise!r}")
+    return str(channel_wise)
+
+
 def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
-                  percentile: float = 99.99, channel_wise: bool = False,
+                  percentile: float = 99.99, channel_wise: bool | str = False,
                   maxpool: str = "gate", avgpool: str = "spiking", v_init: float = 0.0,
                   decode: str = "potential", readout_percentile: float | None = None,
                   meta: dict | None = None) -> SpikingNetwork:
@@ -91,7 +104,10 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
     readout_percentile: if given, the readout's scale is this percentile of the per-frame
     largest logit (e.g. 50: the winning class of a typical frame fires about every tick),
     which sharpens spike-count decoding; default: like the hidden layers.
+    channel_wise: "dense" (a scale per neuron of dense layers, one per conv layer), "all" or
+    True (a scale per channel everywhere), "none" or False; the readout keeps one scale.
     """
+    mode = channel_wise_mode(channel_wise)
     if maxpool not in ("gate", "avg"):
         raise ConversionError(f"maxpool must be 'gate' or 'avg', got {maxpool!r}")
     if avgpool not in ("spiking", "linear"):
@@ -121,9 +137,12 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
     layers: list[Layer] = []
     lambdas: dict[str, list[float]] = {}
 
+    def per_channel(name: str) -> bool:
+        return mode == "all" or (mode == "dense" and by_name[name].op == "dense")
+
     def lam_of(name: str) -> np.ndarray:
         a = acts[relu_of[name].name] if name in relu_of else acts[name]
-        return activation_scale(a, percentile, channel_wise)
+        return activation_scale(a, percentile, per_channel(name))
 
     # pass-through producers of an Add take the Add's scale
     forced: dict[str, np.ndarray] = {}
@@ -160,7 +179,7 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
             elif spiking:
                 s_out = lam_of(n.name)
             else:
-                s_out = activation_scale(np.abs(acts[n.name]), percentile, channel_wise)
+                s_out = activation_scale(np.abs(acts[n.name]), percentile, per_channel(n.name))
             w = n.params["weight"].astype(np.float64)
             o = w.shape[0]
             so = _expand(s_out, o)
@@ -239,7 +258,7 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
     m = dict(meta or {})
     m.update({"pixel_scale": float(pixel_scale), "normalisation": {
         "method": "max" if percentile >= 100 else "percentile", "percentile": percentile,
-        "channel_wise": bool(channel_wise), "lambda": lambdas},
+        "channel_wise": mode, "lambda": lambdas},
         "maxpool": maxpool, "avgpool": avgpool, "v_init": float(v_init), "decode": decode,
         "readout_percentile": readout_percentile,
         "reset": "subtract"})

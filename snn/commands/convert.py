@@ -36,9 +36,9 @@ def add_parser(p: argparse.ArgumentParser) -> None:
                    help="the model's input is pixel * S (default 1/255; raw-pixel models: 1)")
     p.add_argument("--normalisation", choices=["percentile", "max"], default="percentile")
     p.add_argument("--percentile", type=float, default=99.99)
-    p.add_argument("--channel-wise", action=argparse.BooleanOptionalAction, default=True,
-                   help="one scale per channel / hidden neuron (default; the readout keeps one "
-                        "scale); --no-channel-wise: one scale per layer")
+    p.add_argument("--channel-wise", choices=["dense", "all", "none"], default="dense",
+                   help="scales per neuron of dense layers (default), per channel everywhere "
+                        "(all) or per layer (none); the readout keeps one scale")
     p.add_argument("--maxpool", choices=["gate", "avg"], default="gate",
                    help="max pooling: rate-gated spiking max (default) or replace by average")
     p.add_argument("--avgpool", choices=["spiking", "linear"], default="spiking")
