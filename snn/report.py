@@ -400,8 +400,9 @@ def _checked(key: str, v: Any, typ: str) -> Any:
 def add_energy_options(parser: Any) -> None:
     """``--energy PRESET`` and ``--tick-us US`` for a command that runs a core program."""
     parser.add_argument("--energy", metavar="PRESET",
-                        help="energy model: truenorth, truenorth-0.75v, or a .json/.toml file "
-                             "of parameters (docs/energy.md); adds energy and a report")
+                        help="energy model: truenorth, truenorth-0.75v, truenorth-sop, or "
+                             "a .json/.toml file of parameters (docs/energy.md); adds energy "
+                             "and a report")
     parser.add_argument("--tick-us", type=float, default=None, metavar="US",
                         help="tick period in microseconds for energy, power and latency "
                              "(default: the preset's, 1000 for truenorth)")
