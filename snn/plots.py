@@ -350,14 +350,15 @@ def plot_pareto(rows: Sequence[Mapping[str, object]], cost_key: str, *,
             for i in front:
                 ax.annotate(str(sub[i].get(label_key, "")), (cost[i], acc[i]), fontsize=6,
                             xytext=(4, -8), textcoords="offset points")
-        _draw_references(ax, panel, references, reference_lines)
+        drawn = _draw_references(ax, panel, references, reference_lines)
         if log_x and (cost > 0).all():
+            span = np.concatenate([cost, np.asarray(drawn, float)])
             from matplotlib.ticker import FuncFormatter
 
             ax.set_xscale("log")
             fmt = FuncFormatter(lambda v, _: f"{v:g}")
             ax.xaxis.set_major_formatter(fmt)
-            if cost.max() / cost.min() < 30:
+            if span.max() / span.min() < 30:
                 ax.xaxis.set_minor_formatter(fmt)
                 ax.tick_params(axis="x", which="minor", labelsize=6)
         ax.set_xlabel(cost_label)
@@ -373,12 +374,15 @@ def plot_pareto(rows: Sequence[Mapping[str, object]], cost_key: str, *,
 
 
 def _draw_references(ax, panel: str, points: Sequence[Mapping[str, object]],  # noqa: ANN001
-                     lines: Sequence[Mapping[str, object]]) -> None:
-    """Published reference points (stars) and lines of one panel, each labelled."""
+                     lines: Sequence[Mapping[str, object]]) -> list[float]:
+    """Published reference points (stars) and lines of one panel, each labelled; returns
+    the costs drawn."""
+    drawn = []
     for r in points:
         if r.get("panel") not in (None, panel):
             continue
         c, a = float(r["cost"]), 100 * float(r["accuracy"])
+        drawn.append(c)
         ax.scatter([c], [a], marker="*", s=110, color="0.35", zorder=5,
                    label=str(r["label"]))
         ax.annotate(str(r["label"]), (c, a), fontsize=6, xytext=(5, 3),
@@ -386,5 +390,7 @@ def _draw_references(ax, panel: str, points: Sequence[Mapping[str, object]],  # 
     for r in lines:
         if r.get("panel") not in (None, panel):
             continue
+        drawn.append(float(r["cost"]))
         ax.axvline(float(r["cost"]), color="0.45", ls="--", lw=1, zorder=1,
                    label=str(r["label"]))
+    return drawn
