@@ -215,7 +215,9 @@ def to_markdown(ours: list[dict]) -> str:
           "ticks through the pipelined network, each frame charged T ticks of static and "
           "per-tick energy plus its own SOPs, spikes and hops), which is how IBM measured "
           "Eedn on the chip. The latency accounting charges the T + pipeline ticks a frame "
-          "runs alone. Accuracy on "
+          "runs alone. For frame-mode binarized programs T is the readout's ticks, their "
+          "slowest pipeline stage (the frame enters in one tick; hidden layers take one tick "
+          "each). Accuracy on "
           "held-out frames (the calibration column says which frames set the scales). "
           "Eedn rows: published figures (chips measured), not rerun here. ★ = Pareto-optimal "
           "among the rows of its dataset (ours and Eedn's, by streaming µJ/frame).", ""]
