@@ -180,7 +180,8 @@ def eedn_rows() -> list[dict]:
 
 
 def _uj(j: float) -> str:
-    return f"{j * 1e6:.3g}"
+    v = j * 1e6
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
 
 
 def ranking_sentence(ours: list[dict]) -> str:
