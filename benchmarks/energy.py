@@ -100,6 +100,22 @@ def table_md(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def presets_md() -> str:
+    """Every published point against each preset's value (nominal counts)."""
+    names = ["truenorth", "truenorth-sop"]
+    models = [EnergyModel.preset(n) for n in names]
+    head = "| published point | published | " + " | ".join(
+        f"`{n}` | residual" for n in names) + " |"
+    lines = [head, "|---|---|" + "---|---|" * len(names)]
+    tables = [published_table(m) for m in models]
+    for i, r in enumerate(tables[0]):
+        q = r["quantity"]
+        cells = " | ".join(f"{fmt(t[i]['modelled'], q)} | {100 * t[i]['residual']:+.1f} %"
+                           for t in tables)
+        lines.append(f"| {r['point']} | {fmt(r['published'], q)} | {cells} |")
+    return "\n".join(lines)
+
+
 def params_md(m: EnergyModel) -> str:
     vals = {"e_sop": f"{m.e_sop * 1e12:.3g} pJ", "e_spike": f"{m.e_spike * 1e12:.3g} pJ",
             "e_hop": f"{m.e_hop * 1e12:.3g} pJ", "e_chip": f"{m.e_chip * 1e12:.3g} pJ",
@@ -272,6 +288,8 @@ def render(doc: dict, out: Path) -> None:
     plot(sweep, out / "energy.png", tn)
     write_doc_block("published-table", table)
     write_doc_block("preset-params", params_md(tn))
+    write_doc_block("preset-params-sop", params_md(EnergyModel.preset("truenorth-sop")))
+    write_doc_block("presets-table", presets_md())
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,11 +10,15 @@ published points at 1 ms and 200 µs ticks and at several voltages need such a t
 Set it to 0 for the starting design's formula.
 
 Derived figures: power = E / time, GSOP/s/W = SOPs / time / power / 1e9 = SOPs / E / 1e9,
-J/frame = E / frames, frames/s/W = frames / E (= 1 / (J/frame)).
+J/frame = E / frames, frames/s/W = frames / E (= 1 / (J/frame)). Two accountings of a
+frame's static and per-tick energy (:func:`accountings`): "latency" charges the ticks it runs
+(T input ticks + pipeline depth), "streaming" T ticks (frames back to back, pipelined).
 
 Presets: ``truenorth`` (0.775 V) and ``truenorth-0.75v``, fitted by :func:`fit_truenorth`
-to the published TrueNorth points in :data:`PUBLISHED`; user-defined models come from a dict,
-JSON or TOML file (:meth:`EnergyModel.from_dict`, :meth:`EnergyModel.from_file`).
+to the published TrueNorth points in :data:`PUBLISHED`; ``truenorth-sop``: e_sop held at
+2.5 pJ (the per-SOP figure of chip comparison tables), the rest refitted to the same
+points; user-defined models come from a dict, JSON or TOML file
+(:meth:`EnergyModel.from_dict`, :meth:`EnergyModel.from_file`).
 Every parameter carries its source in ``EnergyModel.sources``.
 """
 
@@ -97,9 +101,38 @@ class Energy:
     preset: str
     tick_s: float
     n_frames: int
+    accounting: str = ""  # "latency" or "streaming" when made by accountings(), else ""
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: How a frame is charged the static and per-tick energy (docs/energy.md, "Accountings").
+ACCOUNTINGS = {
+    "latency": "each frame alone on the cores: charged static and per-tick energy for every "
+               "tick it runs (T input ticks + the pipeline depth)",
+    "streaming": "frames streamed back to back through the pipelined network, a new frame "
+                 "every T input ticks, the cores busy throughout: each frame charged T ticks "
+                 "of static and per-tick energy (how IBM measured Eedn, Esser et al. 2016)",
+}
+
+
+def accountings(model: EnergyModel, counters: Mapping[str, object], input_ticks: int,
+                run_ticks: int, n_cores: int, n_frames: int = 1,
+                tick_s: float | None = None) -> dict[str, Energy]:
+    """Both accountings of one run: ``{"latency": ..., "streaming": ...}``.
+
+    ``counters``: the frames' own SOPs, spikes, hops and chip crossings (totals or per-frame
+    arrays); ``input_ticks``: T, the ticks a frame's input lasts (the streaming period);
+    ``run_ticks``: the ticks each frame ran (T + pipeline depth: the latency). The event
+    terms are the same in both; only the static and per-tick terms differ."""
+    if input_ticks < 1 or run_ticks < input_ticks:
+        raise ConfigError(f"energy: need 1 <= input ticks <= run ticks (got {input_ticks}, "
+                          f"{run_ticks})")
+    lat = model.evaluate(counters, run_ticks, n_cores, n_frames=n_frames, tick_s=tick_s)
+    st = model.evaluate(counters, input_ticks, n_cores, n_frames=n_frames, tick_s=tick_s)
+    return {"latency": replace(lat, accounting="latency"),
+            "streaming": replace(st, accounting="streaming")}
 
 
 @dataclass(frozen=True)
@@ -204,11 +237,14 @@ class EnergyModel:
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str) -> EnergyModel:
-        """``truenorth`` (0.775 V), ``truenorth-0.75v``, or a path to a JSON/TOML file."""
+        """``truenorth`` (0.775 V), ``truenorth-0.75v``, ``truenorth-sop`` (e_sop held at
+        2.5 pJ), or a path to a JSON/TOML file."""
         if name == "truenorth":
             return _truenorth()
         if name == "truenorth-0.75v":
             return _truenorth().at_voltage(0.75, name="truenorth-0.75v")
+        if name == "truenorth-sop":
+            return _truenorth_sop()
         if name.endswith((".json", ".toml")):
             return cls.from_file(name)
         raise ConfigError(f"unknown energy preset {name!r}; choose one of {PRESETS} or give "
@@ -271,7 +307,7 @@ class EnergyModel:
         return asdict(self)
 
 
-PRESETS = ["truenorth", "truenorth-0.75v"]
+PRESETS = ["truenorth", "truenorth-0.75v", "truenorth-sop"]
 
 # ---------------------------------------------------------------------------------------------
 # The TrueNorth preset. The numbers below are the output of fit_truenorth() (rounded to 3
@@ -314,6 +350,39 @@ def _truenorth() -> EnergyModel:
             "link_capacity": "lower bound: busiest link (x-then-y routing) of the 200 Hz, "
                              f"256-synapse benchmark run in real time ({AKO})",
         })
+
+
+#: the per-SOP energy that chip comparison tables give for TrueNorth, citing Akopyan et al.
+#: 2015 (e.g. Table 3 of the SENECA paper, Tang et al., Frontiers in Neuroscience 2023).
+TN_TABLE_E_SOP = 2.5e-12
+#: fit_truenorth(fixed={"e_sop": TN_TABLE_E_SOP}) rounded to 3 significant digits
+#: (tests/cores/test_energy.py checks they match the fit).
+_TN_SOP_FIT = {
+    "p_static": 9.88e-6,  # W per core
+    "e_tick": 5.25e-9,  # J per core per tick
+    "e_spike": 0.0,  # J per spike: the fit's bound once a SOP costs 2.5 pJ
+    "static_exponent": 2.0,
+}
+
+
+def _truenorth_sop() -> EnergyModel:
+    """``truenorth`` with e_sop held at 2.5 pJ and p_static, e_tick, e_spike and the static
+    exponent refitted to the same published points."""
+    base = _truenorth()
+    fit = ("fit_truenorth(fixed={'e_sop': 2.5e-12}) to the published points (Merolla 2014 + "
+           "supplement, Akopyan 2015)")
+    src = dict(base.sources)
+    src.update({
+        "e_sop": "2.5 pJ per SOP: the TrueNorth figure of chip comparison tables citing "
+                 f"{AKO} (e.g. SENECA, Frontiers in Neuroscience 2023, Table 3); held fixed",
+        "e_spike": fit + " (fitted value at its lower bound 0)",
+        "e_tick": fit, "p_static": fit,
+        "static_exponent": "fitted (grid 0..8, step 0.25) with e_sop held at 2.5 pJ",
+    })
+    return replace(base, name="truenorth-sop", e_sop=TN_TABLE_E_SOP,
+                   e_spike=_TN_SOP_FIT["e_spike"], p_static=_TN_SOP_FIT["p_static"],
+                   e_tick=_TN_SOP_FIT["e_tick"],
+                   static_exponent=_TN_SOP_FIT["static_exponent"], sources=src)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,14 +452,25 @@ def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return best_x
 
 
+FIT_KEYS = ("p_static", "e_tick", "e_sop", "e_spike")
+
+
 def fit_truenorth(points: tuple[PublishedPoint, ...] = PUBLISHED, v_ref: float = 0.775,
                   e_hop: float = 2.3e-12, dynamic_exponent: float = 2.0,
-                  static_exponents: np.ndarray | None = None) -> dict:
+                  static_exponents: np.ndarray | None = None,
+                  fixed: Mapping[str, float] | None = None) -> dict:
     """Fit p_static, e_tick, e_sop, e_spike (>= 0, at ``v_ref``) and the static voltage
     exponent to the published points by weighted least squares of relative residuals
     (points at v_ref weigh REFERENCE_WEIGHT); e_hop is fixed (published), chip crossings are
-    0 on one chip. Returns the parameters, the exponent and the relative residual of each
-    point (nominal workload counts)."""
+    0 on one chip. ``fixed``: some of :data:`FIT_KEYS` held at given values (e.g.
+    ``{"e_sop": 2.5e-12}``), the others fitted around them. Returns the parameters and the
+    static exponent (nominal workload counts)."""
+    fixed = dict(fixed or {})
+    bad = sorted(set(fixed) - set(FIT_KEYS))
+    if bad:
+        raise ConfigError(f"fit_truenorth: cannot hold {bad[0]!r} fixed; fixed keys must be "
+                          f"among {FIT_KEYS}")
+    free = [i for i, k in enumerate(FIT_KEYS) if k not in fixed]
     ks = np.arange(0.0, 8.0001, 0.25) if static_exponents is None else static_exponents
     best = None
     for k in ks:
@@ -402,20 +482,22 @@ def fit_truenorth(points: tuple[PublishedPoint, ...] = PUBLISHED, v_ref: float =
             ss = (p.voltage / v_ref) ** k
             w = REFERENCE_WEIGHT if p.voltage == v_ref else 1.0
             per_s = 1.0 / (c["ticks"] * p.tick_s)
-            row = [ss * TN_CORES, sd * TN_CORES * c["ticks"] * per_s,
-                   sd * c["sops"] * per_s, sd * c["spikes"] * per_s]
-            fixed = sd * e_hop * c["hops"] * per_s
-            rows.append(np.array(row) * w / y)
-            rhs.append((y - fixed) * w / y)
+            row = np.array([ss * TN_CORES, sd * TN_CORES * c["ticks"] * per_s,
+                            sd * c["sops"] * per_s, sd * c["spikes"] * per_s])
+            held = sum(row[i] * fixed[key] for i, key in enumerate(FIT_KEYS) if key in fixed)
+            held += sd * e_hop * c["hops"] * per_s
+            rows.append(row[free] * w / y)
+            rhs.append((y - held) * w / y)
         a, b = np.array(rows), np.array(rhs)
         x = _nnls(a, b)
         r = float(np.sum((a @ x - b) ** 2))
         if best is None or r < best[0] - 1e-12:
             best = (r, float(k), x)
     _, k, x = best
-    return {"p_static": x[0], "e_tick": x[1], "e_sop": x[2], "e_spike": x[3],
-            "static_exponent": k, "e_hop": e_hop, "dynamic_exponent": dynamic_exponent,
-            "v_ref": v_ref}
+    out = dict(fixed)
+    out.update({FIT_KEYS[i]: float(v) for i, v in zip(free, x, strict=True)})
+    out.update(static_exponent=k, e_hop=e_hop, dynamic_exponent=dynamic_exponent, v_ref=v_ref)
+    return out
 
 
 def published_table(model: EnergyModel | None = None,

@@ -52,9 +52,10 @@ def evaluate_events(program: CoreProgram, spikes: list[tuple[np.ndarray, np.ndar
                     labels: np.ndarray, input_ticks: list[int], *,
                     energy_preset: str = "truenorth") -> dict[str, Any]:
     """Accuracy, counters and energy with inputs cut to each of ``input_ticks`` ticks; each
-    run lasts input ticks + the program's latency."""
+    run lasts input ticks + the program's latency. ``energy``: latency accounting;
+    ``energy_streaming``: a new sample every T input ticks (``snn.cores.energy.ACCOUNTINGS``)."""
     from snn.cores.binarized_map import decode_scores, event_inputs
-    from snn.cores.energy import EnergyModel
+    from snn.cores.energy import EnergyModel, accountings
     from snn.cores.engine import run
 
     if str(program.extras.get("binarized_mode", "")) != "temporal":
@@ -63,7 +64,8 @@ def evaluate_events(program: CoreProgram, spikes: list[tuple[np.ndarray, np.ndar
                           "takes frames: use --data mnist/fashion-mnist")
     latency = int(program.extras.get("latency_ticks", 0))
     labels = np.asarray(labels)
-    out: dict[str, Any] = {"accuracy": {}, "per_sample": {}, "energy": {}, "run_ticks": {}}
+    out: dict[str, Any] = {"accuracy": {}, "per_sample": {}, "energy": {},
+                           "energy_streaming": {}, "run_ticks": {}}
     t0 = time.perf_counter()
     for T in input_ticks:
         inp = event_inputs(program, [(t[t < T], e[t < T]) for t, e in spikes])
@@ -74,10 +76,12 @@ def evaluate_events(program: CoreProgram, spikes: list[tuple[np.ndarray, np.ndar
         out["run_ticks"][str(T)] = ticks
         out["per_sample"][str(T)] = {k: float(np.mean(v)) for k, v in r.counters.items()}
         try:
-            e = EnergyModel.preset(energy_preset).evaluate(
-                {k: int(np.sum(v)) for k, v in r.counters.items()}, ticks=ticks,
-                n_cores=program.n_cores, n_frames=len(labels))
-            out["energy"][str(T)] = e.to_dict()
+            both = accountings(EnergyModel.preset(energy_preset),
+                               {k: int(np.sum(v)) for k, v in r.counters.items()},
+                               input_ticks=T, run_ticks=ticks, n_cores=program.n_cores,
+                               n_frames=len(labels))
+            out["energy"][str(T)] = both["latency"].to_dict()
+            out["energy_streaming"][str(T)] = both["streaming"].to_dict()
         except Exception as exc:  # noqa: BLE001 - energy is a report, not the result
             out["energy"][str(T)] = {"error": f"{type(exc).__name__}: {exc}"}
     out.update({"frames": int(len(labels)), "ticks": list(input_ticks),
@@ -90,9 +94,12 @@ def evaluate_binarized_frames(program: CoreProgram, images: np.ndarray, labels: 
                               *, batch: int = 500, energy_preset: str = "truenorth"
                               ) -> dict[str, Any]:
     """Accuracy, counters and energy of a frame-mode binarized program (thermometer input,
-    one frame = the program's latency in ticks) on raw 0..255 images."""
+    one frame = the program's latency in ticks) on raw 0..255 images. ``energy``: latency
+    accounting (every tick of the run); ``energy_streaming``: a new frame every
+    ``stream_ticks`` = readout_ticks (the slowest pipeline stage), see
+    ``snn.cores.energy.ACCOUNTINGS``."""
     from snn.cores.binarized_map import decode_scores, frame_inputs, thermometer_encode
-    from snn.cores.energy import EnergyModel
+    from snn.cores.energy import EnergyModel, accountings
     from snn.cores.engine import run
 
     if str(program.extras.get("binarized_mode", "")) != "frame":
@@ -111,12 +118,17 @@ def evaluate_binarized_frames(program: CoreProgram, images: np.ndarray, labels: 
         for k, v in r.counters.items():
             counters[k] = counters.get(k, 0) + int(np.sum(v))
     n = max(len(labels), 1)
+    # streaming: hidden layers take one tick per frame, the readout counts over
+    # readout_ticks, the slowest stage: a new frame can enter every readout_ticks ticks
+    period = min(int(program.extras.get("readout_ticks", ticks)), ticks)
     try:
-        energy = EnergyModel.preset(energy_preset).evaluate(
-            counters, ticks=ticks, n_cores=program.n_cores, n_frames=n).to_dict()
+        both = accountings(EnergyModel.preset(energy_preset), counters, input_ticks=period,
+                           run_ticks=ticks, n_cores=program.n_cores, n_frames=n)
+        energy, streaming = both["latency"].to_dict(), both["streaming"].to_dict()
     except Exception as exc:  # noqa: BLE001
-        energy = {"error": f"{type(exc).__name__}: {exc}"}
+        energy = streaming = {"error": f"{type(exc).__name__}: {exc}"}
     return {"accuracy": {str(ticks): float((pred == labels).mean())}, "frames": int(len(labels)),
-            "ticks": [ticks], "per_sample": {k: v / n for k, v in counters.items()},
-            "energy": energy, "n_cores": int(program.n_cores),
+            "ticks": [ticks], "stream_ticks": period, "latency_ticks": ticks,
+            "per_sample": {k: v / n for k, v in counters.items()},
+            "energy": energy, "energy_streaming": streaming, "n_cores": int(program.n_cores),
             "encoding": f"thermometer {levels}", "wall_s": round(time.perf_counter() - t0, 3)}

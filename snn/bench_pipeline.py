@@ -127,7 +127,7 @@ def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
     tick_s = float(settings.get("tick_us", 1000.0)) * 1e-6
     rep = Report.from_run(prog, res, settings.get("energy", "truenorth"),
                           accuracy=correct / max(len(labels), 1), tick_s=tick_s,
-                          chip_size=(spec.chip_width, spec.chip_height))
+                          chip_size=(spec.chip_width, spec.chip_height), input_ticks=ticks)
     B = max(rep.n_frames, 1)
     return {
         "dataset": prepared.spec.dataset, "accuracy": rep.accuracy,
@@ -138,6 +138,9 @@ def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
         "latency_ticks": res.ticks, "latency_ms": res.ticks * tick_s * 1e3,
         "pipeline_ticks": lat,
         "gsops_per_watt": rep.gsops_per_w, "frames_per_s_per_w": rep.frames_per_s_per_w,
+        # streaming accounting (a new frame every T ticks); the two above: latency
+        "stream_energy_per_frame_uj": rep.stream_j_per_frame * 1e6,
+        "stream_frames_per_s_per_w": rep.stream_frames_per_s_per_w,
         "power_mw": rep.power_w * 1e3, "cores": rep.cores, "chips": rep.chips,
         "weight_bits_used": _bits(prog, row["weight_bits"]),
         "compile_s": t_compile, "engine_s": sum(r.wall_s for r in results),

@@ -29,14 +29,20 @@ __all__ = ["ModelSpec", "Prepared", "Row", "Suite", "load_suite", "load_results"
            "to_markdown", "write_pareto", "write_results"]
 
 RESULTS_FORMAT = "snn-bench/1"
+#: what a row holds; part of the recipe fingerprint, so rows of an older layout run again
+ROW_LAYOUT = "2: latency and streaming accountings"
 DASK_CONNECT_TIMEOUT = "10s"
 COLUMNS = [  # (key, header, format) of the Markdown table
     ("dataset", "dataset", "{}"), ("model", "model", "{}"), ("preset", "preset", "{}"),
     ("weight_bits", "w bits", "{}"), ("ticks", "ticks", "{}"),
     ("accuracy", "accuracy %", "{:.2f}"), ("ann_accuracy", "ANN %", "{:.2f}"),
-    ("sops_per_frame", "SOPs/frame", "{:,.0f}"), ("energy_per_frame_uj", "µJ/frame", "{:.3f}"),
-    ("latency_ms", "latency ms", "{:g}"), ("gsops_per_watt", "GSOP/s/W", "{:.1f}"),
-    ("frames_per_s_per_w", "frames/s/W", "{:,.0f}"), ("cores", "cores", "{}"),
+    ("sops_per_frame", "SOPs/frame", "{:,.0f}"),
+    ("stream_energy_per_frame_uj", "µJ/frame streaming", "{:.3f}"),
+    ("stream_frames_per_s_per_w", "frames/s/W streaming", "{:,.0f}"),
+    ("energy_per_frame_uj", "µJ/frame latency", "{:.3f}"),
+    ("frames_per_s_per_w", "frames/s/W latency", "{:,.0f}"),
+    ("latency_ms", "latency ms", "{:g}"), ("gsops_per_watt", "GSOP/s/W latency", "{:.1f}"),
+    ("cores", "cores", "{}"),
     ("frames", "frames", "{}"), ("wall_s", "wall s", "{:.1f}"),
 ]
 
@@ -57,7 +63,8 @@ def recipe_fingerprint(suite: Suite, model: str) -> str:
                 if p.default is not inspect.Parameter.empty}
     text = json.dumps({"spec": asdict(suite.models[model]), "defaults": defaults,
                        "seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us,
-                       "version": __version__}, sort_keys=True, default=str)
+                       "version": __version__, "row_layout": ROW_LAYOUT}, sort_keys=True,
+                      default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -88,7 +95,11 @@ def to_markdown(suite: Suite, rows: list[dict]) -> str:
                   "`small`, 64 x 64) is overestimated: compare their SOPs, cores and accuracy "
                   "first.", ""]
     lines += ["Latency: the ticks a frame runs (its input ticks + the pipeline from input to "
-              "readout) at the tick period. Pareto fronts per model: `pareto_energy.png`, "
+              "readout) at the tick period. Energy in two accountings (docs/energy.md): "
+              "*streaming* charges each frame T ticks of static and per-tick energy (frames "
+              "back to back through the pipelined network, as IBM measured Eedn); *latency* "
+              "charges the T + pipeline ticks it runs alone. Pareto fronts per model: "
+              "`pareto_energy.png` (streaming, with Eedn's published points), "
               "`pareto_latency.png`.", ""]
     lines.append("| " + " | ".join(h for _, h, _ in COLUMNS) + " |")
     lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
@@ -131,7 +142,8 @@ def write_results(suite: Suite, rows: list[dict], out_dir: Path) -> None:
 
 
 def write_pareto(rows: list[dict], out_dir: Path, suite_name: str = "") -> list[Path]:
-    """Pareto fronts: accuracy vs energy/frame and accuracy vs latency (PNG)."""
+    """Pareto fronts: accuracy vs energy/frame (streaming accounting; latency for rows made
+    before it) with Eedn's published points, and accuracy vs latency (PNG)."""
     from snn.plots import plot_pareto
 
     ok = [dict(r, group=f"preset {r['preset']}", panel=f"{r['model']} ({r.get('dataset', '')})")
@@ -141,15 +153,32 @@ def write_pareto(rows: list[dict], out_dir: Path, suite_name: str = "") -> list[
     for r in ok:
         r["label"] = f"w{r['weight_bits']} t{r['ticks']}"
     sfx = f" ({suite_name})" if suite_name else ""
-    a = plot_pareto(ok, "energy_per_frame_uj", cost_label="energy per frame (µJ)",
+    refs, lines = eedn_references(ok)
+    stream = any(r.get("stream_energy_per_frame_uj") is not None for r in ok)
+    a = plot_pareto(ok, "stream_energy_per_frame_uj" if stream else "energy_per_frame_uj",
+                    cost_label="energy per frame (µJ), streaming: a frame every T ticks"
+                    if stream else "energy per frame (µJ), latency accounting",
                     group_key="group", panel_key="panel", label_key="label",
-                    title=f"Accuracy vs energy per frame{sfx}",
-                    out=out_dir / "pareto_energy.png")
+                    title=f"Accuracy vs energy per frame{sfx}", references=refs,
+                    reference_lines=lines, out=out_dir / "pareto_energy.png")
     b = plot_pareto(ok, "latency_ms", cost_label="latency per frame (ms)", group_key="group",
                     panel_key="panel", label_key="label", title=f"Accuracy vs latency{sfx}",
                     out=out_dir / "pareto_latency.png")
     del a, b
     return [out_dir / "pareto_energy.png", out_dir / "pareto_latency.png"]
+
+
+def eedn_references(rows: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Eedn's published points (µJ/frame) on the panels of their dataset, and the PNAS 2016
+    6,000 frames/s/W bound as a line on every panel (``plot_pareto`` references)."""
+    from snn.eedn import EEDN_FRAMES_PER_S_PER_W, EEDN_LINE_LABEL, points_for
+
+    refs = []
+    for panel, dataset in dict.fromkeys((r["panel"], r.get("dataset", "")) for r in rows):
+        refs += [{"label": p.name, "cost": p.j_per_frame * 1e6, "accuracy": p.accuracy,
+                  "panel": panel} for p in points_for(str(dataset))]
+    lines = [{"label": EEDN_LINE_LABEL, "cost": 1e6 / EEDN_FRAMES_PER_S_PER_W, "panel": None}]
+    return refs, lines
 
 
 # -- running -------------------------------------------------------------------------------

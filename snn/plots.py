@@ -312,12 +312,17 @@ def plot_pareto(rows: Sequence[Mapping[str, object]], cost_key: str, *,
                 cost_label: str, cost_scale: float = 1.0, group_key: str | None = None,
                 panel_key: str | None = None, label_key: str | None = None,
                 title: str | None = None, log_x: bool = True,
+                references: Sequence[Mapping[str, object]] = (),
+                reference_lines: Sequence[Mapping[str, object]] = (),
                 out: str | os.PathLike | None = None):
     """Accuracy (%) against a cost (energy per frame, latency...) with the Pareto front.
 
     rows: dicts with ``accuracy`` (fraction) and ``cost_key``. One panel, with its own front,
     per value of ``panel_key`` (e.g. the model: accuracies of different data sets are not
     comparable); points coloured by ``group_key``; front points annotated with ``label_key``.
+    references: published points ``{"label", "cost" (already scaled), "accuracy" (fraction),
+    "panel" (None: every panel)}``, drawn as labelled grey stars off the front;
+    reference_lines: ``{"label", "cost", "panel"}``, drawn as labelled vertical lines.
     """
     pts = [r for r in rows if r.get(cost_key) is not None and r.get("accuracy") is not None]
     if not pts:
@@ -345,13 +350,15 @@ def plot_pareto(rows: Sequence[Mapping[str, object]], cost_key: str, *,
             for i in front:
                 ax.annotate(str(sub[i].get(label_key, "")), (cost[i], acc[i]), fontsize=6,
                             xytext=(4, -8), textcoords="offset points")
+        drawn = _draw_references(ax, panel, references, reference_lines)
         if log_x and (cost > 0).all():
+            span = np.concatenate([cost, np.asarray(drawn, float)])
             from matplotlib.ticker import FuncFormatter
 
             ax.set_xscale("log")
             fmt = FuncFormatter(lambda v, _: f"{v:g}")
             ax.xaxis.set_major_formatter(fmt)
-            if cost.max() / cost.min() < 30:
+            if span.max() / span.min() < 30:
                 ax.xaxis.set_minor_formatter(fmt)
                 ax.tick_params(axis="x", which="minor", labelsize=6)
         ax.set_xlabel(cost_label)
@@ -364,3 +371,26 @@ def plot_pareto(rows: Sequence[Mapping[str, object]], cost_key: str, *,
     if out is not None:
         save_figure(fig, out)
     return fig
+
+
+def _draw_references(ax, panel: str, points: Sequence[Mapping[str, object]],  # noqa: ANN001
+                     lines: Sequence[Mapping[str, object]]) -> list[float]:
+    """Published reference points (stars) and lines of one panel, each labelled; returns
+    the costs drawn."""
+    drawn = []
+    for r in points:
+        if r.get("panel") not in (None, panel):
+            continue
+        c, a = float(r["cost"]), 100 * float(r["accuracy"])
+        drawn.append(c)
+        ax.scatter([c], [a], marker="*", s=110, color="0.35", zorder=5,
+                   label=str(r["label"]))
+        ax.annotate(str(r["label"]), (c, a), fontsize=6, xytext=(5, 3),
+                    textcoords="offset points", color="0.25")
+    for r in lines:
+        if r.get("panel") not in (None, panel):
+            continue
+        drawn.append(float(r["cost"]))
+        ax.axvline(float(r["cost"]), color="0.45", ls="--", lw=1, zorder=1,
+                   label=str(r["label"]))
+    return drawn

@@ -37,7 +37,7 @@ class Report:
     hops: int
     chip_crossings: int
     input_events: int
-    energy_j: float
+    energy_j: float  # latency accounting (as the next four): each frame charged its run
     power_w: float
     gsops_per_w: float
     j_per_frame: float
@@ -54,6 +54,11 @@ class Report:
     peak_link_load: float | None = None  # spikes/tick on the busiest link (record="counts")
     link_capacity: float | None = None  # spikes/tick of the preset at this tick period
     pipeline_ticks: int | None = None  # compiler's input-to-readout depth, if stored
+    # streaming accounting: a new frame every stream_ticks (its input ticks), cores busy
+    stream_ticks: int | None = None
+    stream_j_per_frame: float | None = None
+    stream_frames_per_s_per_w: float | None = None
+    stream_power_w: float | None = None
     per_layer: list[dict[str, Any]] | None = None
     per_core: dict[str, list[float]] | None = None
     program: str | None = None
@@ -66,8 +71,14 @@ class Report:
     def from_run(cls, program: Any, result: Any, energy_model: Any = None,
                  accuracy: float | None = None, tick_s: float = 1e-3, *,
                  labels: np.ndarray | None = None, chip_size: tuple[int, int] = (64, 64),
-                 program_name: str | None = None, include_per_core: bool = True) -> Report:
+                 program_name: str | None = None, include_per_core: bool = True,
+                 input_ticks: int | None = None) -> Report:
         """Build from a CoreProgram and the engine's RunResult of it.
+
+        Energy in two accountings (``snn.cores.energy.ACCOUNTINGS``): ``energy_j``,
+        ``j_per_frame``, ``frames_per_s_per_w``... charge each frame every tick it ran
+        (latency); ``stream_*`` charge ``input_ticks`` per frame (a new frame every T ticks).
+        ``input_ticks`` defaults to the ticks run less the program's pipeline depth.
 
         energy_model: an EnergyModel or preset name (default ``truenorth``). accuracy: known
         accuracy of the frames; or ``labels`` [n_frames] to score ``result.outputs`` by
@@ -87,7 +98,6 @@ class Report:
         tot = {k: int(np.sum(counters[k])) if k in counters else 0
                for k in ("sops", "spikes", "hops", "chip_crossings", "input_events",
                          "axon_collisions")}
-        e = energy_model.evaluate(counters, T, C, n_frames=B, tick_s=tick_s)
         xy = program.placement(*chip_size)
         chips = len({(int(x) // chip_size[0], int(y) // chip_size[1]) for x, y in xy})
         estimated: dict[str, str] = {}
@@ -99,6 +109,15 @@ class Report:
             notes.append(f"pipeline depth {pipeline} ticks (the compiler's ticks from input to "
                          "readout); latency = the ticks each frame ran")
         latency = T
+        if input_ticks is None:
+            input_ticks = T - pipeline if pipeline is not None and 0 < pipeline < T else T
+            if pipeline is None or input_ticks == T:
+                notes.append("streaming accounting: the program stores no pipeline depth "
+                             f"below the ticks run, so a frame is taken to need all {T} ticks")
+        from snn.cores.energy import accountings
+        both = accountings(energy_model, counters, int(input_ticks), T, C, n_frames=B,
+                           tick_s=tick_s)
+        e, st = both["latency"], both["streaming"]
         if labels is not None and accuracy is None:
             labels = np.asarray(labels)
             if labels.shape != (B,):
@@ -142,7 +161,10 @@ class Report:
             sim_sops_per_s=tot["sops"] / wall if wall > 0 else 0.0, preset=energy_model.name,
             backend=str(getattr(result, "backend", "")), accuracy=accuracy,
             energy_breakdown=dict(e.breakdown), peak_link_load=peak, link_capacity=cap,
-            pipeline_ticks=pipeline, per_layer=per_layer, per_core=per_core, program=program_name,
+            pipeline_ticks=pipeline, stream_ticks=int(input_ticks),
+            stream_j_per_frame=st.j_per_frame,
+            stream_frames_per_s_per_w=st.frames_per_s_per_w, stream_power_w=st.watts,
+            per_layer=per_layer, per_core=per_core, program=program_name,
             estimated=estimated, notes=notes)
 
     # -- files --------------------------------------------------------------------------------
@@ -154,6 +176,11 @@ class Report:
         return {"joules": self.energy_j, "watts": self.power_w,
                 "gsops_per_watt": self.gsops_per_w, "preset": self.preset,
                 "j_per_frame": self.j_per_frame, "frames_per_s_per_w": self.frames_per_s_per_w,
+                "accounting": "latency",
+                "streaming": {"ticks_per_frame": self.stream_ticks,
+                              "j_per_frame": self.stream_j_per_frame,
+                              "frames_per_s_per_w": self.stream_frames_per_s_per_w,
+                              "watts": self.stream_power_w},
                 "tick_s": self.tick_s, "breakdown": dict(self.energy_breakdown)}
 
     def to_json(self, path: str | os.PathLike | None = None) -> str:
@@ -226,10 +253,18 @@ class Report:
             ("hops per frame", f"{self.hops / B:,.0f}"),
             ("chip crossings per frame", f"{self.chip_crossings / B:,.0f}"),
             ("input events per frame", f"{self.input_events / B:,.0f}"),
-            ("energy per frame", _si(self.j_per_frame, "J")),
-            ("power", _si(self.power_w, "W")),
-            ("GSOP/s/W", f"{self.gsops_per_w:.3g}"),
-            ("frames/s/W", f"{self.frames_per_s_per_w:.4g}"),
+            (f"energy per frame (latency: {self.ticks} ticks)", _si(self.j_per_frame, "J")),
+            ("frames/s/W (latency)", f"{self.frames_per_s_per_w:.4g}"),
+        ]
+        if self.stream_j_per_frame is not None:
+            out += [
+                (f"energy per frame (streaming: {self.stream_ticks} ticks)",
+                 _si(self.stream_j_per_frame, "J")),
+                ("frames/s/W (streaming)", f"{self.stream_frames_per_s_per_w:.4g}"),
+            ]
+        out += [
+            ("power (latency)", _si(self.power_w, "W")),
+            ("GSOP/s/W (latency)", f"{self.gsops_per_w:.3g}"),
             ("latency", lat),
             ("simulated speed", f"{self.sim_sops_per_s:.3g} SOP/s of wall time"),
         ]
@@ -259,7 +294,8 @@ class Report:
         md += [f"| {k} | {v} |" for k, v in self.rows()]
         if self.energy_breakdown:
             tot = sum(self.energy_breakdown.values()) or 1.0
-            md += ["", "## Energy by term", "", "| term | energy | share |", "|---|---|---|"]
+            md += ["", "## Energy by term (latency accounting)", "", "| term | energy | share |",
+                   "|---|---|---|"]
             md += [f"| {k} | {_si(v / max(self.n_frames, 1), 'J')}/frame | {100 * v / tot:.1f} % |"
                    for k, v in self.energy_breakdown.items()]
         if self.per_layer:
@@ -364,8 +400,9 @@ def _checked(key: str, v: Any, typ: str) -> Any:
 def add_energy_options(parser: Any) -> None:
     """``--energy PRESET`` and ``--tick-us US`` for a command that runs a core program."""
     parser.add_argument("--energy", metavar="PRESET",
-                        help="energy model: truenorth, truenorth-0.75v, or a .json/.toml file "
-                             "of parameters (docs/energy.md); adds energy and a report")
+                        help="energy model: truenorth, truenorth-0.75v, truenorth-sop, or "
+                             "a .json/.toml file of parameters (docs/energy.md); adds energy "
+                             "and a report")
     parser.add_argument("--tick-us", type=float, default=None, metavar="US",
                         help="tick period in microseconds for energy, power and latency "
                              "(default: the preset's, 1000 for truenorth)")

@@ -30,6 +30,6 @@ def frame_report(prog: Any, res: Any, accuracy: float, ticks: int, name: str) ->
     accuracy decoded as the program says (readout potential for compiled programs)."""
     from snn.report import Report
 
-    del ticks  # the run's own tick count is the frame's latency (Report.from_run)
+    # the run's own tick count is the frame's latency; ``ticks`` its streaming period
     return Report.from_run(prog, res, "truenorth", accuracy=accuracy, tick_s=1e-3,
-                           program_name=name)
+                           program_name=name, input_ticks=min(int(ticks), int(res.ticks)))

@@ -12,6 +12,7 @@ from snn.cores.energy import (
     PUBLISHED,
     TN_MEAN_HOPS,
     EnergyModel,
+    accountings,
     fit_truenorth,
     nominal_counts,
     predict,
@@ -63,6 +64,43 @@ def test_presets_carry_sources_and_match_the_fit():
     assert low.voltage == 0.75
     assert low.e_spike == pytest.approx(tn.e_spike * (0.75 / 0.775) ** 2)
     assert low.p_static == pytest.approx(tn.p_static * (0.75 / 0.775) ** tn.static_exponent)
+
+
+def test_truenorth_sop_preset_matches_the_fit_with_e_sop_held():
+    sop = EnergyModel.preset("truenorth-sop")
+    assert sop.e_sop == 2.5e-12 and "held fixed" in sop.sources["e_sop"]
+    fit = fit_truenorth(fixed={"e_sop": 2.5e-12})
+    assert fit["e_sop"] == 2.5e-12
+    assert fit["static_exponent"] == sop.static_exponent
+    for key in ("p_static", "e_tick", "e_spike"):
+        assert getattr(sop, key) == pytest.approx(fit[key], rel=0.01, abs=1e-15), key
+    assert sop.e_hop == 2.3e-12 and sop.e_chip == EnergyModel.preset("truenorth").e_chip
+    # it still reproduces the 0.775 V points; the off-voltage ones within 25 %
+    rows = {r["point"]: r for r in published_table(sop)}
+    for p in PUBLISHED:
+        limit = 0.10 if p.voltage == 0.775 else 0.25
+        assert abs(rows[p.name]["residual"]) < limit, (p.name, rows[p.name]["residual"])
+    with pytest.raises(ConfigError, match="e_hop"):
+        fit_truenorth(fixed={"e_hop": 1e-12})
+
+
+def test_accountings_differ_only_in_the_static_and_tick_terms():
+    m = EnergyModel("t", e_sop=1e-12, e_spike=2e-12, e_hop=3e-12, e_chip=0.0, p_static=1e-6,
+                    e_tick=5e-9, tick_s=1e-3)
+    c = {"sops": 400, "spikes": 40, "hops": 10, "chip_crossings": 0}
+    both = accountings(m, c, input_ticks=8, run_ticks=13, n_cores=3, n_frames=2)
+    lat, st = both["latency"], both["streaming"]
+    assert (lat.accounting, st.accounting) == ("latency", "streaming")
+    events = 400e-12 + 80e-12 + 30e-12
+    per_tick = 3 * (5e-9 + 1e-6 * 1e-3)  # tick + static energy of 3 cores per tick
+    assert lat.j_per_frame == pytest.approx(events / 2 + 13 * per_tick)
+    assert st.j_per_frame == pytest.approx(events / 2 + 8 * per_tick)
+    assert st.frames_per_s_per_w == pytest.approx(1 / st.j_per_frame)
+    assert st.seconds == pytest.approx(2 * 8e-3)  # a new frame every 8 ticks
+    for k in ("sop", "spike", "hop"):
+        assert lat.breakdown[k] == st.breakdown[k]
+    with pytest.raises(ConfigError, match="input ticks"):
+        accountings(m, c, input_ticks=14, run_ticks=13, n_cores=3)
 
 
 def test_published_points_nominal_residuals():

@@ -54,6 +54,8 @@ def fake_row(row: dict, prepared: Prepared, settings: dict) -> dict:
             "ann_accuracy": prepared.ann_accuracy, "sops_per_frame": 100.0 * t,
             "energy_per_frame_uj": 0.1 * t / (row["weight_bits"] or 8), "latency_ms": float(t),
             "gsops_per_watt": 50.0, "frames_per_s_per_w": 1e5, "cores": 3, "frames": 60,
+            "stream_energy_per_frame_uj": 0.05 * t / (row["weight_bits"] or 8),
+            "stream_frames_per_s_per_w": 2e5,
             "wall_s": 0.01}
 
 
@@ -204,6 +206,9 @@ def test_real_rows_on_a_process_pool(tmp_path):
         assert r["latency_ticks"] == r["ticks"] + r["pipeline_ticks"]
         assert r["energy_per_frame_uj"] > 0 and r["gsops_per_watt"] > 0
         assert abs(r["frames_per_s_per_w"] * r["energy_per_frame_uj"] * 1e-6 - 1) < 1e-9
+        # streaming: T of the T + pipeline ticks' static and per-tick energy, same events
+        assert 0 < r["stream_energy_per_frame_uj"] < r["energy_per_frame_uj"]
+        assert r["stream_frames_per_s_per_w"] > r["frames_per_s_per_w"]
     # more ticks: more SOPs and energy per frame, and (on this easy set) not worse accuracy
     assert by_t[16]["sops_per_frame"] > 3 * by_t[4]["sops_per_frame"]
     assert by_t[16]["energy_per_frame_uj"] > by_t[4]["energy_per_frame_uj"]
@@ -239,3 +244,17 @@ def test_rows_of_another_recipe_run_again(suite_file, tmp_path, monkeypatch):
     assert len(CALLS) == 9
     assert {r["recipe"] for r in load_results(out).values()} == {"new-m1"} | (
         {"new-m2"} if any(r.model == "m2" for r in s.rows) else set())
+
+
+def test_eedn_references_go_on_their_dataset_panels():
+    from snn.bench_suite import eedn_references
+    from snn.eedn import EEDN_POINTS
+
+    rows = [{"panel": "mlp (mnist)", "dataset": "mnist"},
+            {"panel": "cnn (fashion-mnist)", "dataset": "fashion-mnist"}]
+    refs, lines = eedn_references(rows)
+    assert len(refs) == len([p for p in EEDN_POINTS if p.dataset == "mnist"]) == 2
+    assert {r["panel"] for r in refs} == {"mlp (mnist)"}
+    assert sorted(r["cost"] for r in refs) == pytest.approx([0.268, 108.0])
+    assert lines == [{"label": lines[0]["label"], "cost": pytest.approx(1e6 / 6000),
+                      "panel": None}]

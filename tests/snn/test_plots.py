@@ -81,6 +81,31 @@ def test_other_figures(tmp_path):
         plot_pareto([{"accuracy": 0.5}], "e", cost_label="x")
 
 
+def test_pareto_draws_reference_points_and_lines_on_their_panels(tmp_path):
+    rows = [{"accuracy": 0.97, "e": 1.0, "p": "mlp (mnist)"},
+            {"accuracy": 0.98, "e": 3.0, "p": "mlp (mnist)"},
+            {"accuracy": 0.90, "e": 20.0, "p": "cnn (fashion-mnist)"}]
+    refs = [{"label": "Eedn one network", "cost": 0.268, "accuracy": 0.927,
+             "panel": "mlp (mnist)"}]
+    lines = [{"label": "6,000 frames/s/W", "cost": 166.7, "panel": None}]
+    fig = plot_pareto(rows, "e", cost_label="µJ", panel_key="p", references=refs,
+                      reference_lines=lines, out=tmp_path / "p.png")
+    mnist, fashion = fig.axes[:2]
+    assert mnist.get_title() == "mlp (mnist)"
+
+    def stars(ax):
+        return [c for c in ax.collections if c.get_label() == "Eedn one network"]
+    (star,) = stars(mnist)
+    assert star.get_offsets().tolist() == [[0.268, pytest.approx(92.7)]]
+    assert not stars(fashion)
+    assert any(t.get_text() == "Eedn one network" for t in mnist.texts)
+    for ax in (mnist, fashion):
+        (line,) = [ln for ln in ax.lines if ln.get_label() == "6,000 frames/s/W"]
+        assert line.get_xdata()[0] == pytest.approx(166.7)
+        assert "6,000 frames/s/W" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert (tmp_path / "p.png").read_bytes()[:4] == PNG_MAGIC
+
+
 def _program() -> CoreProgram:
     """Two layers on two cores: 12 inputs -> 12 'hidden' neurons -> 4 readouts."""
     p = CoreProgram.empty(2)

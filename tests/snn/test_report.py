@@ -57,6 +57,22 @@ def test_from_run_numbers_come_from_the_counters():
     rep3 = snn.Report.from_run(p, r, tn, tick_s=2e-3)
     assert rep3.pipeline_ticks == 3 and rep3.latency_ticks == 10
     assert "pipeline depth 3 ticks" in rep3.summary()
+    # streaming: a new frame every 10 - 3 input ticks; without a depth every 10 ticks
+    st = tn.evaluate(r.counters, 7, 3, n_frames=2, tick_s=2e-3)
+    assert rep3.stream_ticks == 7 and rep3.stream_j_per_frame == pytest.approx(st.j_per_frame)
+    assert rep3.stream_frames_per_s_per_w == pytest.approx(2 / st.joules)
+    assert rep3.stream_power_w == pytest.approx(st.joules / (2 * 7 * 2e-3))
+    assert rep3.stream_j_per_frame < rep3.j_per_frame
+    assert rep.stream_ticks == 10 and rep.stream_j_per_frame == pytest.approx(rep.j_per_frame)
+    assert any("streaming accounting" in n for n in rep.notes)
+    rep4 = snn.Report.from_run(p, r, tn, tick_s=2e-3, input_ticks=4)
+    assert rep4.stream_ticks == 4
+    summary = rep3.summary()
+    assert "energy per frame (latency: 10 ticks)" in summary
+    assert "energy per frame (streaming: 7 ticks)" in summary
+    assert "frames/s/W (streaming)" in summary
+    doc = rep3.energy_json()
+    assert doc["accounting"] == "latency" and doc["streaming"]["ticks_per_frame"] == 7
     assert rep.sim_sops_per_s == pytest.approx(160 / 0.5)
     assert rep.peak_link_load == pytest.approx(4 * 2 / 20)  # 4 spikes/frame on one link
     layers = {r["layer"]: r for r in rep.per_layer}
