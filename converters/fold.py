@@ -58,8 +58,9 @@ def _nonneg(graph: AnnGraph, name: str, by_name: dict[str, Node], input_nonneg: 
 
 
 def simplify(graph: AnnGraph, input_nonneg: bool = True) -> AnnGraph:
-    """Drop ReLUs whose input is already >= 0 and move ReLU before max pooling
-    (relu(maxpool(x)) == maxpool(relu(x))), so that every ReLU follows a linear op."""
+    """Drop ReLUs whose input is already >= 0 (not clips: they also cap) and move ReLU or
+    clip before max pooling (both monotone: relu(maxpool(x)) == maxpool(relu(x))), so that
+    every ReLU follows a linear op."""
     nodes = list(graph.nodes)
     changed = True
     while changed:
@@ -73,7 +74,7 @@ def simplify(graph: AnnGraph, input_nonneg: bool = True) -> AnnGraph:
             if n.op != "relu":
                 continue
             src = n.inputs[0]
-            if _nonneg(graph, src, by_name, input_nonneg):
+            if n.params.get("clip") is None and _nonneg(graph, src, by_name, input_nonneg):
                 _rename(nodes, n.name, src)
                 del nodes[i]
                 changed = True

@@ -5,7 +5,8 @@ Ops (``Node.op``) and their fields in ``Node.params``:
 - ``dense``: weight [O, I], bias [O]              y = W x + b (x flattened channel-first)
 - ``conv``: weight [O, I/g, kh, kw], bias [O], stride (sh, sw), padding (t, l, b, r), groups
 - ``bn``: scale [C], shift [C]                    y = scale * x + shift (per channel, axis 0)
-- ``relu``
+- ``relu``: optional ``clip`` (float lambda)     y = max(x, 0), or clamp(x, 0, clip):
+                                                   the SNN's threshold for that layer
 - ``pool``: mode "avg" | "max", kernel, stride, padding (t, l, b, r)   (avg: pads count)
 - ``flatten``                                     (C, H, W) -> C*H*W, channel-first order
 - ``add``                                         sum of the inputs
@@ -104,7 +105,8 @@ def apply(node: Node, xs: list[np.ndarray]) -> np.ndarray:
         return x * p["scale"].astype(x.dtype).reshape(shape) + p["shift"].astype(
             x.dtype).reshape(shape)
     if node.op == "relu":
-        return np.maximum(x, 0)
+        clip = p.get("clip")
+        return np.maximum(x, 0) if clip is None else np.clip(x, 0, np.float32(clip))
     if node.op == "pool":
         layer = pool_layer(node)
         return avg_pool(x, layer) if p["mode"] == "avg" else max_pool(x, layer)

@@ -4,7 +4,10 @@ Every tensor of the graph gets a scale s (scalar or one per channel): a spike (o
 in the SNN stands for the activation s in the ANN. The input's scale is
 ``255 * pixel_scale`` (encoders emit r = pixel / 255). A layer followed by ReLU becomes IF
 neurons with threshold 1 and s_out = lambda, the ``percentile`` of its positive calibration
-activations (per channel with ``channel_wise``; "max" = 100th percentile). Its weights and
+activations (per channel with ``channel_wise``; "max" = 100th percentile), or, when the
+activation is a trained clip ``clamp(x, 0, lambda)`` (a QCFS layer saved by ``snn finetune``,
+graph op ``relu`` with ``clip``), that lambda: the SNN then counts in steps of lambda / T, which
+is the QCFS ANN's own quantisation at T = L (with ``v_init`` 0.5, its shift). Its weights and
 bias become ``W' = W * s_in / s_out`` and ``b' = b / s_out`` (Rueckauer et al. 2017).
 The last layer (the logits) is a spiking readout normalised the same way; decoding is by
 spike count. Linear layers without ReLU that feed an addition are pass-through (their
@@ -141,6 +144,9 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
         return mode == "all" or (mode == "dense" and by_name[name].op == "dense")
 
     def lam_of(name: str) -> np.ndarray:
+        clip = relu_of[name].params.get("clip") if name in relu_of else None
+        if clip is not None:  # a trained clip (QCFS): its level is the threshold
+            return np.array([float(clip)])
         a = acts[relu_of[name].name] if name in relu_of else acts[name]
         return activation_scale(a, percentile, per_channel(name))
 
@@ -175,7 +181,8 @@ def build_network(graph: AnnGraph, calib: np.ndarray, *, pixel_scale: float,
                                   if top.size else 1.0])
             elif spiking and n.name == out_name:
                 a = acts[relu_of[n.name].name] if n.name in relu_of else acts[n.name]
-                s_out = activation_scale(a, percentile, False)
+                s_out = lam_of(n.name) if n.name in relu_of and relu_of[n.name].params.get(
+                    "clip") is not None else activation_scale(a, percentile, False)
             elif spiking:
                 s_out = lam_of(n.name)
             else:

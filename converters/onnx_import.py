@@ -2,8 +2,10 @@
 
 Supported ops (as Keras/tf2onnx, keras2onnx, PyTorch and CNTK export them): Conv (auto_pad
 NOTSET/SAME_UPPER/SAME_LOWER/VALID, pads, strides, group; dilation 1), Gemm, MatMul + Add
-(bias), Relu, BatchNormalization, MaxPool, AveragePool, GlobalAveragePool, Flatten,
-Reshape (to [N, -1] of an activation, or any reshape of a constant), Transpose
+(bias), Relu, Clip to [0, lambda] (a ReLU whose SNN threshold is lambda: torch's
+Hardtanh(0, lambda) / ReLU6, the QCFS clips of ``snn finetune``), BatchNormalization,
+MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape (to [N, -1] of an activation, or
+any reshape of a constant), Transpose
 (channels-last tensors are tracked and undone in the following layer's weights),
 Constant, Identity, Dropout, Squeeze/Unsqueeze/Cast/Shape-free constant folding of
 initializers, and a final Softmax/LogSoftmax (dropped: decoding is by spike count).
@@ -24,7 +26,7 @@ from snn.errors import ConversionError, UnsupportedOpError
 from snn.network import INPUT
 
 SUPPORTED = {
-    "Conv", "Gemm", "MatMul", "Add", "Relu", "BatchNormalization", "MaxPool", "AveragePool",
+    "Conv", "Gemm", "MatMul", "Add", "Relu", "Clip", "BatchNormalization", "MaxPool", "AveragePool",
     "GlobalAveragePool", "Flatten", "Reshape", "Transpose", "Constant", "Identity",
     "Dropout", "Softmax", "LogSoftmax", "Cast", "Squeeze", "Unsqueeze",
 }
@@ -260,6 +262,21 @@ def import_onnx(path_or_model, input_layout: str | None = None,
             softmax_seen = True
         elif op == "Relu":
             add_node(Node("relu", name, [x.node]), outs[0], x.shape)
+            acts[outs[0]].perm, acts[outs[0]].order = x.perm, x.order
+        elif op == "Clip":
+            from snn.converters.torch_import import clip_level
+
+            def bound(i: int, attr: str, default: float, ins=ins, a=a, where=where) -> float:
+                if len(ins) > i and ins[i]:
+                    if ins[i] not in consts:
+                        raise UnsupportedOpError(f"{where}: a Clip bound computed at run time")
+                    return float(np.asarray(consts[ins[i]]).reshape(-1)[0])
+                return float(a.get(attr, default))
+
+            lo, hi = bound(1, "min", float("-inf")), bound(2, "max", float("inf"))
+            params = {} if lo == 0 and hi == float("inf") else {
+                "clip": clip_level(lo, hi, where)}
+            add_node(Node("relu", name, [x.node], params), outs[0], x.shape)
             acts[outs[0]].perm, acts[outs[0]].order = x.perm, x.order
         elif op == "Transpose":
             perm = list(a.get("perm", list(range(len(x.shape) + 1))[::-1]))

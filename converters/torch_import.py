@@ -2,8 +2,10 @@
 
 Supported: Linear, Conv2d (stride, padding incl. "same"/"valid", groups; dilation 1, zero
 padding mode), BatchNorm1d/2d (eval statistics; folded later), ReLU (module, F.relu,
-torch.relu, .relu()), AvgPool2d, MaxPool2d, AdaptiveAvgPool2d (output size dividing the
-input), Flatten (module, torch.flatten(x, 1), x.view/reshape(x.size(0), -1)), Dropout and
+torch.relu, .relu()), the clip ``nn.Hardtanh(0, lambda)`` (and ReLU6: a ReLU whose SNN
+threshold is lambda, as ``snn finetune`` / ``converters.qcfs.to_stock`` save QCFS layers),
+AvgPool2d, MaxPool2d, AdaptiveAvgPool2d (output size dividing the input), Flatten (module,
+torch.flatten(x, 1), x.view/reshape(x.size(0), -1)), Dropout and
 Identity (dropped), additions of two tensors (residual paths: operator.add, torch.add,
 x.add). A final softmax is dropped.
 
@@ -29,13 +31,15 @@ from snn.converters.graph import AnnGraph, Node
 from snn.errors import ConversionError, UnsupportedOpError
 from snn.network import INPUT
 
-ADVICE = ("convertible torch models use Linear, Conv2d, BatchNorm, ReLU, AvgPool2d, "
+ADVICE = ("convertible torch models use Linear, Conv2d, BatchNorm, ReLU, "
+          "Hardtanh(0, lambda), AvgPool2d, "
           "MaxPool2d, AdaptiveAvgPool2d, Flatten, Dropout, Identity and residual additions")
 
 
 # Stock layers whose classes a weights-only load may build: ``torch.save(model)`` of a
 # model made only of these loads without running code from the file.
 SAFE_LAYERS = ("Sequential", "Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU",
+               "Hardtanh", "ReLU6",
                "AvgPool2d", "MaxPool2d", "AdaptiveAvgPool2d", "Flatten", "Dropout", "Identity",
                "Softmax")
 
@@ -113,6 +117,15 @@ def _load_trusted(torch, path: Path):
                               ".onnx file") from exc
 
 
+def clip_level(lo: float, hi: float, where: str) -> float:
+    """lambda of a clip ``clamp(x, 0, lambda)`` (a ReLU with threshold lambda in the SNN)."""
+    if lo != 0 or not 0 < hi < float("inf"):
+        raise UnsupportedOpError(f"{where}: a clip to [{lo}, {hi}]; only clamp(x, 0, lambda) "
+                                 "with 0 < lambda < inf (a QCFS clip, ReLU6) converts: its "
+                                 "upper bound is the layer's threshold")
+    return float(hi)
+
+
 def _np(t) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
@@ -153,7 +166,8 @@ def import_torch(module, frame_shape: tuple[int, ...], source: str = "torch mode
         if n.op == "call_module":
             m = mods[n.target]
             if not isinstance(m, (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d,
-                                  nn.ReLU, nn.AvgPool2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d,
+                                  nn.ReLU, nn.Hardtanh, nn.AvgPool2d, nn.MaxPool2d,
+                                  nn.AdaptiveAvgPool2d,
                                   nn.Flatten, nn.Dropout, nn.Identity, nn.Softmax,
                                   nn.LogSoftmax)):
                 raise UnsupportedOpError(f"{where}: module {n.target!r} of type "
@@ -237,6 +251,8 @@ def import_torch(module, frame_shape: tuple[int, ...], source: str = "torch mode
                             "shift": (b - _np(m.running_mean) * mult).astype(np.float32)})
             elif isinstance(m, nn.ReLU):
                 emit("relu")
+            elif isinstance(m, nn.Hardtanh):
+                emit("relu", {"clip": clip_level(m.min_val, m.max_val, where)})
             elif isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)):
                 if m.ceil_mode:
                     raise UnsupportedOpError(f"{where}: pooling with ceil_mode=True")

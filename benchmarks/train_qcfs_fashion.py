@@ -1,0 +1,178 @@
+"""Train QCFS CNNs on Fashion-MNIST (train split, 60k frames) designed for few cores.
+
+Per network: a float ANN (conv-BN-ReLU, strided convolutions instead of pooling, Adam with
+a one-cycle schedule, random flips), then ``snn.finetune.train_qcfs``: its ReLUs become QCFS
+clips with L levels (lambda from 512 training frames), fine-tuned with half of the frames
+rate-quantised to L levels as the cores see them. Saved as stock layers (``nn.Hardtanh(0,
+lambda)`` clips; weights-only loading) to ``benchmarks/models/qcfs_fashion_{net}_float.pt``
+and ``..._L{L}.pt`` with a JSON log (test accuracies of the float, clip and QCFS ANN, epoch
+losses, lambdas, seconds, device).
+
+Networks (input 1x28x28, pixel / 255)::
+
+    small:  conv5x5/2 (1->16) conv3x3/2 (16->32) conv3x3 (32->32) dense 1568->10 (~560)
+    medium: conv3x3 (1->16) conv3x3/2 (16->32) conv3x3/2 (32->32) dense 1568->10  (~1400)
+    large:  conv3x3 (1->32) conv3x3/2 (32->32) conv3x3 (32->64) conv3x3/2 (64->64)
+            conv3x3/2 (64->64) dense 1024->10                               (~4500 cores)
+    nosplit: conv5x5/2 (1->32) conv3x3/2 groups 8 (32->64) conv1x1 (64->64)
+            depthwise conv7x7 valid (64) dense 64->10   (~730 cores; fan-in <= 64 inputs
+            per neuron, so no 4-bit layer but the last conv needs relays, which cost
+            accuracy at few ticks)
+
+(core counts: truenorth, 4-bit weights; the readout's fan-in is kept <= 1568 because the
+compiler needs one relay axon pair per 64-input block for each of its 20 neurons.)
+
+Usage: ``python benchmarks/train_qcfs_fashion.py --net small --levels 4 --qcfs-epochs 8``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from snn.converters.qcfs import lambdas, to_stock
+from snn.datasets import DEFAULT_DIRS, load
+from snn.fileio import atomic_open, atomic_write_json
+from snn.finetune import evaluate, train_qcfs
+
+HERE = Path(__file__).resolve().parent
+MODELS = HERE / "models"
+
+
+def _cbr(cin: int, cout: int, k: int, stride: int) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout),
+            nn.ReLU()]
+
+
+def make_model(net: str) -> nn.Sequential:
+    """The float CNN ``net`` ("small" or "large")."""
+    if net == "small":
+        return nn.Sequential(*_cbr(1, 16, 5, 2), *_cbr(16, 32, 3, 2), *_cbr(32, 32, 3, 1),
+                             nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 7 * 7, 10))
+    if net == "medium":
+        return nn.Sequential(*_cbr(1, 16, 3, 1), *_cbr(16, 32, 3, 2), *_cbr(32, 32, 3, 2),
+                             nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 7 * 7, 10))
+    if net == "large":
+        return nn.Sequential(*_cbr(1, 32, 3, 1), *_cbr(32, 32, 3, 2), *_cbr(32, 64, 3, 1),
+                             *_cbr(64, 64, 3, 2), *_cbr(64, 64, 3, 2), nn.Flatten(),
+                             nn.Dropout(0.1), nn.Linear(64 * 4 * 4, 10))
+    if net == "nosplit":
+        def grouped(cin: int, cout: int, k: int, stride: int, pad: int, groups: int
+                    ) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, k, stride, pad, groups=groups, bias=False),
+                    nn.BatchNorm2d(cout), nn.ReLU()]
+        return nn.Sequential(*_cbr(1, 32, 5, 2), *grouped(32, 64, 3, 2, 1, 8),
+                             *_cbr(64, 64, 1, 1), *grouped(64, 64, 7, 1, 0, 64),
+                             nn.Flatten(), nn.Dropout(0.1), nn.Linear(64, 10))
+    raise ValueError(f"unknown net {net!r}")
+
+
+def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
+                device: str, lr: float = 2e-3, batch: int = 128) -> list[dict]:
+    """Plain float training (Adam, one-cycle, flips); returns per-epoch losses and seconds."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
+    yt = torch.from_numpy(y)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = epochs * (-(-len(xt) // batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    loss_fn = nn.CrossEntropyLoss()
+    hist = []
+    for epoch in range(epochs):
+        model.train()
+        t0, total = time.time(), 0.0
+        order = torch.from_numpy(rng.permutation(len(xt)))
+        for i in range(0, len(xt), batch):
+            idx = order[i:i + batch]
+            xb, yb = xt[idx], yt[idx]
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb).to(device)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb.to(device))
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        hist.append({"epoch": epoch + 1, "loss": round(total / len(xt), 5),
+                     "seconds": round(time.time() - t0, 1)})
+        print(f"[float] epoch {epoch + 1}/{epochs} loss {hist[-1]['loss']:.4f} "
+              f"({hist[-1]['seconds']:.0f} s)", flush=True)
+    return hist
+
+
+def save_model(model: nn.Module, path: Path) -> None:
+    with atomic_open(path, "wb") as fh:
+        torch.save(model.cpu(), fh)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--net", choices=["small", "medium", "large", "nosplit"], default="small")
+    ap.add_argument("--levels", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=20, help="float epochs")
+    ap.add_argument("--qcfs-epochs", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3, help="QCFS fine-tuning rate")
+    ap.add_argument("--data-dir", default=DEFAULT_DIRS["fashion-mnist"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--from-float", default=None,
+                    help="skip float training: start from this float model file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    x, y = load("fashion-mnist", args.data_dir, "train")
+    xte, yte = load("fashion-mnist", args.data_dir, "test")
+    xte_t, yte_t = torch.from_numpy(xte), torch.from_numpy(yte)
+    MODELS.mkdir(parents=True, exist_ok=True)
+    stem = f"qcfs_fashion_{args.net}"
+    log: dict = {"net": args.net, "seed": args.seed, "device": args.device,
+                 "cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                 "train_frames": "fashion-mnist train 0:60000",
+                 "test_frames": "fashion-mnist test 0:10000"}
+    float_path = MODELS / f"{stem}_float.pt"
+    if args.from_float:
+        model = torch.load(args.from_float, weights_only=False)
+        log["float"] = json.loads(Path(args.from_float).with_suffix(".json").read_text()
+                                  )["float"]
+    else:
+        model = make_model(args.net)
+        hist = train_float(model, x, y, args.epochs, args.seed, args.device)
+        acc = evaluate(model, xte_t, yte_t, args.device)
+        print(f"[float] test accuracy {acc:.4f}", flush=True)
+        save_model(model, float_path)
+        log["float"] = {"epochs": hist, "test_accuracy": acc, "model": float_path.name}
+        atomic_write_json(float_path.with_suffix(".json"), log)
+    model.to(args.device)
+    q_path = MODELS / f"{stem}_L{args.levels}.pt"
+    ckpt = MODELS / f".{stem}_L{args.levels}.ckpt"
+    model, hist = train_qcfs(
+        model, x, y, levels=args.levels, epochs=args.qcfs_epochs, lr=args.lr, seed=args.seed,
+        device=args.device, checkpoint=ckpt,
+        config={"net": args.net, "float": float_path.name}, progress=False,
+        log=lambda s: print(f"[qcfs] {s}", flush=True))
+    acc_q = evaluate(model, xte_t, yte_t, args.device)
+    acc_qin = evaluate(model, xte_t, yte_t, args.device, levels=args.levels)
+    lam = lambdas(model)
+    stock = to_stock(model)
+    acc_clip = evaluate(stock, xte_t, yte_t, args.device)
+    print(f"[qcfs] test accuracy: QCFS {acc_q:.4f}, QCFS with L-level input {acc_qin:.4f}, "
+          f"clip only {acc_clip:.4f}", flush=True)
+    save_model(stock, q_path)
+    log["qcfs"] = {"levels": args.levels, "epochs": hist, "lr": args.lr, "lambdas": lam,
+                   "test_accuracy": acc_q, "test_accuracy_input_quantised": acc_qin,
+                   "test_accuracy_clip_only": acc_clip, "model": q_path.name}
+    atomic_write_json(q_path.with_suffix(".json"), log)
+    ckpt.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
