@@ -11,7 +11,8 @@ import snn.commands
 from snn.errors import SnnError
 
 # Order shown in --help; modules present in snn.commands but not listed come after.
-ORDER = ["finetune", "convert", "compile", "export", "eval", "sim", "report", "raster", "bench", "demo"]
+ORDER = ["finetune", "convert", "compile", "export", "eval", "sim", "report", "raster", "bench",
+         "demo"]
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
