@@ -19,7 +19,8 @@ float row also reports the converter's spike-count decode. Also usable as a func
 merged) and, from the same core run, benchmarks/results/cores.{json,md} via
 ``benchmarks.cores``.
 
-Usage: python benchmarks/decomposition.py --model mlp|fashion|fashion_max [--frames N]
+Usage: python benchmarks/decomposition.py --model mlp|fashion|fashion_max|fashion_resnet|mnist_max
+    [--frames N]
     [--ticks 100 200] [--core-ticks T] [--v-init 0.5] [--first 1000]
 """
 
@@ -50,6 +51,17 @@ MODELS = {
     "fashion_max": {"path": HERE / "models" / "fashion_cnn_max.pt", "data": "fashion-mnist",
                     "data_dir": None, "pixel_scale": 1 / 255, "calib": (0, 500),
                     "calib_split": "train"},
+    # residual network (identity and 1x1 projection shortcuts), ONNX
+    "fashion_resnet": {"path": HERE / "models" / "fashion_resnet8.onnx",
+                       "data": "fashion-mnist", "data_dir": None, "pixel_scale": 1 / 255,
+                       "calib": (0, 500), "calib_split": "train"},
+    # max-pool CNN with raw 0..255 input, trained on MNIST test frames 0..7999: calibrate on
+    # (training) frames 0..499, evaluate on the held-out frames 8000..9999
+    "mnist_max": {"path": HERE / "models" / "mnist_maxpool_cnn.onnx", "data": "mnist",
+                  "data_dir": DATA / "mnist", "pixel_scale": 1.0, "calib": (0, 500),
+                  "held_out": (8000, 10000),
+                  "note": "MNIST test frames from 8000 (the ANN trained on test frames "
+                          "0..7999: no MNIST training images here; calibration 0..499)"},
 }
 
 
@@ -135,6 +147,8 @@ def to_markdown(name: str, res: dict) -> str:
         rel += f", initial membrane {res['v_init']:g} x threshold"
     first = res.get("first_frame", 0)
     span = f" (from held-out frame {first})" if first else ""
+    if res.get("note"):
+        span += f" ({res['note']})"
     lines = [f"### {name}: {res['frames']} held-out frames{span}, {res['cores']} cores, "
              f"{res['weight_bits']}-bit weights, latency {res['latency_ticks']} ticks{rel}", "",
              head, "|" + "---|" * (len(ts) + 3)]
@@ -181,6 +195,9 @@ def load_model_data(name: str, frames: int | None, v_init: float = 0.0, first: i
     if m.get("calib_split") == "train":  # calibrate on train[a:b], evaluate on all of test
         xc = load(m["data"], m["data_dir"], "train")[0][a:b]
         xs, ys = x, y
+    elif "held_out" in m:  # calibrate on test[a:b], evaluate on test[held_out]
+        h0, h1 = m["held_out"]
+        xc, xs, ys = x[a:b], x[h0:h1], y[h0:h1]
     else:  # calibrate on test[a:b], evaluate on the rest of test
         xc, xs, ys = x[a:b], x[b:], y[b:]
     net = convert(str(m["path"]), xc, pixel_scale=m["pixel_scale"], v_init=v_init)
@@ -243,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     res["v_init"] = args.v_init
     res["first_frame"] = args.first
+    if MODELS[args.model].get("note"):
+        res["note"] = MODELS[args.model]["note"]
     _merge_write(RESULTS / "decomposition.json", key, _jsonable(res),
                  RESULTS / "decomposition.md", to_markdown)
     crow = cores_row(res["program"], res["eval"], res["frames"])
