@@ -34,7 +34,6 @@ import numpy as np
 import numba
 from snn.cores import engine
 from snn.cores.random_network import random_program, measured_rate_hz
-engine.AVOID_BUSY_CPUS = False  # measure the thread counts asked for, busy CPUs or not
 cfg = json.loads(sys.argv[1])
 C, T = cfg["cores"], cfg["ticks"]
 t0 = time.perf_counter()
@@ -47,7 +46,7 @@ out = dict(cores=C, neurons=C * p.n_neurons, ticks=T, build_s=build_s, prepare_s
            synapses=int(prep.nsyn.sum()))
 for threads in cfg["threads"]:                      # compile / load every kernel used
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    engine.run_prepared(prep, 5)
+    engine.run_prepared(prep, 5)  # the thread counts asked for, busy CPUs or not
 
 
 def best_of(prep, repeats, min_s=cfg["min_time"]):
@@ -91,9 +90,7 @@ for thr, old in zip(thrs, saved):
 # the general kernels (stochastic-capable, per-destination ring lists) on the same network
 if cfg["general"]:
     numba.set_num_threads(1)
-    engine.FAST_PATH = False
-    gprep = engine.prepare(p)
-    engine.FAST_PATH = True
+    gprep = engine.prepare(p, options=engine.EngineOptions(path="general"))
     engine.run_prepared(gprep, 5)
     g, out["general"] = best_of(gprep, cfg["repeats"])
     out["general"]["equal"] = all(np.array_equal(g.counters[k], r.counters[k])

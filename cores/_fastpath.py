@@ -5,13 +5,12 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
 
 * Every (core, axon) row is a masked weight row ``mrow[c * A + a] = crossbar[c, a] *
   weight[c, :, axon_type[c, a]]`` (int8 or int16), added to ``V[c]`` as one SIMD loop.
-* A neuron's route is one int64 ``rt[c, n]``: target ``tg = c' << ash | a'`` (bits 0-31),
-  synapses of the target row (32-47, the SOPs the spike causes), delay (48-51), has-target
-  (bit 52) and is-readout (bit 53) flags, reset mode (54-55), and the spike's mesh hops
-  (56-62) where it stays on its chip and takes at most 127 hops (every route inside one
-  64 x 64 chip); otherwise bit 63 is set and hops and chip crossings come from the cores'
-  mesh positions ``pos[c] = (x, y, chip x, chip y)`` (a per-neuron hop word beside the
-  route word doubled the bytes a spike reads from memory and made 1024 cores 20 % slower).
+* A neuron's route is one int64 ``rt[c, n]`` (the route word of ``_layout``): target
+  ``tg = c' << ash | a'``, the SOPs the spike causes, delay, flags, reset mode and, where
+  the spike stays on its chip within 127 hops (every route inside one 64 x 64 chip), its
+  mesh hops; otherwise hops and chip crossings come from the cores' mesh positions
+  ``pos[c] = (x, y, chip x, chip y)`` (one word per spike: a separate hop word would
+  double the bytes a spike reads from memory).
 * Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
   sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
   touched. At the start of a tick each chunk frees its lists of the last slot, then
@@ -48,6 +47,8 @@ good; rows that threads write are padded to whole cache lines. With a full spike
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -58,34 +59,65 @@ from snn.cores._kernels import (
     C_INPUTS,
     C_SOPS,
     C_SPIKES,
-    SLOTS,
-    _cttz,
-    _nonzero_mask64,
-    _prefetch,
     _renamed,
     record_tick,
     reset_value,
     sum_outputs,
 )
+from snn.cores._layout import (
+    F_OUT,
+    F_TARGET,
+    INLINE,
+    INLINE_WEIGHT_SHIFT,
+    NEAR_HOPS_MAX,
+    NP_FLOOR,
+    NP_LEAK,
+    NP_THRESHOLD,
+    PACKED,
+    ROW_ENTRIES_SHIFT,
+    ROW_INDEX_SHIFT,
+    RT_DELAY_SHIFT,
+    RT_HOPS_SHIFT,
+    RT_MODE_SHIFT,
+    RT_SYN_SHIFT,
+    SLOT_MASK,
+    SLOTS,
+    VB_HI,
+    VB_LO,
+    VB_WIDE,
+    WB_LEAK_MAX,
+    WB_LEAK_MIN,
+    WB_NARROW,
+    WB_ROW_MAX,
+    WB_ROW_MIN,
+    inline_neuron,
+    inline_weight,
+    ring_slot,
+    row_entries,
+    row_index,
+    row_synapses,
+    rt_delay,
+    rt_mode,
+    rt_near_hops,
+    rt_synapses,
+    rt_target,
+)
+from snn.cores._llvm import cttz, nonzero_mask64, prefetch
 from snn.cores._narrow import MAX_ROWS, narrow_pass
 from snn.cores._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
-TG_MASK = np.int64(0xFFFFFFFF)
-F_TARGET = np.int64(1) << np.int64(52)
-F_OUT = np.int64(1) << np.int64(53)
-NEAR_HOPS_MAX = 127  # bits 56-62 of the route word
+# the program's arrays the fast kernels read (nsyn: the row words, Prepared.rowinfo; wb:
+# Prepared.wbound, empty where no core may be narrow)
+FastProgram = namedtuple("FastProgram", "mrow nsyn npar rval zleak vmax rt outidx pos wb npar16")
+# a frame's scratch (_frame_state)
+FrameState = namedtuple("FrameState", "flat fn sopdue st srt seenb fired nfired flag8 fmask "
+                                      "quiet acc outp V16 vb")
 NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 PAD = 8
-# Rows (Prepared.rowinfo, int64 a (core, axon) row r = c * A + a): bits 0-15 its synapses
-# (the SOPs a spike on it causes); bit 16 PACKED, bit 17 INLINE, bits 18-23 the packed
-# entries; bits 32-63: a dense row's index in the row table, a packed row's slot (a row of
-# at most SPARSE_BYTES // 2 bytes of nonzero entries: neuron indices then weights, 2 * half
-# entries, several slots to a table row), an inline row's neuron (32-47) and weight (48-63,
-# signed): a row with one nonzero entry needs no table access at all.
+# a packed row (its row word: _layout) holds at most SPARSE_BYTES // 2 bytes of nonzero
+# entries, neuron indices then weights (2 * half entries), several slots to a table row
 SPARSE_BYTES = 64
-PACKED = np.int64(1 << 16)
-INLINE = np.int64(1 << 17)
 
 
 @njit(inline="always")
@@ -93,7 +125,7 @@ def _append_set_bits(c, nf, base, x, fired):
     """Append base + the index of every set bit of the uint64 x (cttz) to fired[c] from
     position nf on, in order; returns the new count."""
     while x:
-        fired[c, nf] = base + np.int64(_cttz(x))
+        fired[c, nf] = base + np.int64(cttz(x))
         nf += 1
         x &= x - np.uint64(1)
     return nf
@@ -108,7 +140,7 @@ def _fired_list(c, p, top, flag8, fired):
     nf = 0
     if top >= 0:
         for g in range(0, fired.shape[1], 64):
-            nf = _append_set_bits(c, nf, g, _nonzero_mask64(flag8, p, g), fired)
+            nf = _append_set_bits(c, nf, g, nonzero_mask64(flag8, p, g), fired)
     return nf
 
 
@@ -121,11 +153,11 @@ def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired):
     hi = np.int32(vmax)
     top = np.int32(-1)  # the largest V - threshold: some neuron fires iff it is >= 0
     for n in range(N):
-        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]) + np.int32(mrow[r0, n])
+        v = np.int32(V[c, n] + np.int32(npar[c, NP_LEAK, n]) + np.int32(mrow[r0, n])
                      + np.int32(mrow[r1, n]) + np.int32(mrow[r2, n]) + np.int32(mrow[r3, n]))
-        v = np.int32(max(min(v, hi), np.int32(npar[c, 2, n])))
+        v = np.int32(max(min(v, hi), np.int32(npar[c, NP_FLOOR, n])))
         V[c, n] = v
-        d = np.int32(v - np.int32(npar[c, 1, n]))
+        d = np.int32(v - np.int32(npar[c, NP_THRESHOLD, n]))
         flag8[p, n] = np.uint8(d >= 0)
         top = max(top, d)
     return _fired_list(c, p, top, flag8, fired)
@@ -158,8 +190,8 @@ def _reset_fired(c, nf, fired, rt, rval, npar, V):
     hi = -lo
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
-        v = reset_value((rt[c, n] >> 54) & 3, rval[c, n], V[c, n], npar[c, 1, n],
-                        npar[c, 2, n])
+        v = reset_value(rt_mode(rt[c, n]), rval[c, n], V[c, n], npar[c, NP_THRESHOLD, n],
+                        npar[c, NP_FLOOR, n])
         V[c, n] = v
         lo = min(lo, v)
         hi = max(hi, v)
@@ -171,8 +203,8 @@ def _fits_int16(c, ne, vb, wb):
     """Whether narrow core c stays inside -32768..NARROW_MAX this tick: its membrane range
     (vb[c, 1:3]) plus ne rows and the leak at their extremes (wb[c]: the largest and
     smallest row entry and leak of the core, each counted at least 0 away from zero)."""
-    return (vb[c, 1] + ne * wb[c, 0] + wb[c, 2] <= NARROW_MAX
-            and vb[c, 2] + ne * wb[c, 1] + wb[c, 3] >= -32768)
+    return (vb[c, VB_HI] + ne * wb[c, WB_ROW_MAX] + wb[c, WB_LEAK_MAX] <= NARROW_MAX
+            and vb[c, VB_LO] + ne * wb[c, WB_ROW_MIN] + wb[c, WB_LEAK_MIN] >= -32768)
 
 
 @njit(inline="always")
@@ -180,7 +212,7 @@ def _narrow_back(V, V16, vb):
     """The int32 membrane of the frame: narrow cores copy theirs back."""
     if V16.shape[0] > 0:
         for c in range(V.shape[0]):
-            if vb[c, 0] == 0:
+            if vb[c, VB_WIDE] == 0:
                 for n in range(V.shape[1]):
                     V[c, n] = V16[c, n]
 
@@ -195,12 +227,12 @@ def pack_routes(tcore: np.ndarray, taxon: np.ndarray, delay: np.ndarray, nsyn: n
     ta = np.where(has, taxon, 0).astype(np.int64)
     syn = np.where(has, nsyn[tc, ta], 0).astype(np.int64)
     rt = ((tc << ash) | ta) & 0xFFFFFFFF
-    rt |= syn << 32
-    rt |= (delay.astype(np.int64) & 15) << 48
-    rt |= has.astype(np.int64) << 52
-    rt |= (output_index >= 0).astype(np.int64) << 53
-    rt |= (reset_mode.astype(np.int64) & 3) << 54
-    rt |= np.where(near, hops, 0).astype(np.int64) << 56
+    rt |= syn << RT_SYN_SHIFT
+    rt |= (delay.astype(np.int64) & SLOT_MASK) << RT_DELAY_SHIFT
+    rt |= np.where(has, F_TARGET, 0)
+    rt |= np.where(output_index >= 0, F_OUT, 0)
+    rt |= (reset_mode.astype(np.int64) & 3) << RT_MODE_SHIFT
+    rt |= np.where(near, hops, 0).astype(np.int64) << RT_HOPS_SHIFT
     rt[has & ~near] |= np.int64(-(2 ** 63))  # bit 63: hops from the position table
     return np.ascontiguousarray(rt)
 
@@ -230,7 +262,7 @@ def _classify_rows(mrow, nrows, half, nsyn, rowinfo):
         elif k == 1:
             info |= PACKED | INLINE
         else:
-            info |= PACKED | (np.int64(k) << 18)
+            info |= PACKED | (np.int64(k) << ROW_ENTRIES_SHIFT)
             npk += 1
         rowinfo[r] = info
     return nd, npk
@@ -250,12 +282,13 @@ def _fill_rows(mrow, nrows, half, rowinfo, frow, nd):
         if info & PACKED == 0:
             for n in range(N):
                 frow[d, n] = mrow[r, n]
-            rowinfo[r] = info | (np.int64(d) << 32)
+            rowinfo[r] = info | (np.int64(d) << ROW_INDEX_SHIFT)
             d += 1
         elif info & INLINE:
             for n in range(N):
                 if mrow[r, n] != 0:
-                    rowinfo[r] = info | (np.int64(n) << 32) | (np.int64(mrow[r, n]) << 48)
+                    rowinfo[r] = (info | (np.int64(n) << ROW_INDEX_SHIFT)
+                                  | (np.int64(mrow[r, n]) << INLINE_WEIGHT_SHIFT))
                     break
         else:
             row = g // per
@@ -266,7 +299,7 @@ def _fill_rows(mrow, nrows, half, rowinfo, frow, nd):
                     frow[row, off + j] = n
                     frow[row, off + half + j] = mrow[r, n]
                     j += 1
-            rowinfo[r] = info | (np.int64(g) << 32)
+            rowinfo[r] = info | (np.int64(g) << ROW_INDEX_SHIFT)
             g += 1
 
 
@@ -279,7 +312,7 @@ def pack_rows(mrow: np.ndarray, nrows: int, nsyn: np.ndarray, sparse: bool = Tru
     nd, npk = _classify_rows(mrow, nrows, half, np.ascontiguousarray(nsyn, np.int64),
                              rowinfo)
     if nd == nrows and len(mrow) == nrows + 1:  # every row dense: the table as it is
-        rowinfo |= np.arange(nrows, dtype=np.int64) << 32
+        rowinfo |= np.arange(nrows, dtype=np.int64) << ROW_INDEX_SHIFT
         return mrow, rowinfo
     per = mrow.shape[1] // (2 * half) if half else 1
     rows = nd + -(-npk // per) + 1
@@ -307,7 +340,7 @@ def unpack_rows(frow, rowinfo, half, out):
         for n in range(frow.shape[1]):
             out[r, n] = 0
         if info & PACKED == 0:
-            d = info >> 32
+            d = row_index(info)
             for n in range(frow.shape[1]):
                 out[r, n] = frow[d, n]
         else:
@@ -318,14 +351,14 @@ def unpack_rows(frow, rowinfo, half, out):
 def _scatter_row(c, V, mrow, info, half):
     """V[c] += the packed or inline row described by info."""
     if info & INLINE:
-        V[c, (info >> 32) & 0xFFFF] += info >> 48
+        V[c, inline_neuron(info)] += inline_weight(info)
         return
     mask = (np.int64(1) << (mrow.itemsize * 8)) - 1
     per = mrow.shape[1] // (2 * half)
-    g = info >> 32
+    g = row_index(info)
     row = g // per
     off = (g % per) * 2 * half
-    for j in range((info >> 18) & 63):
+    for j in range(row_entries(info)):
         V[c, np.int64(mrow[row, off + j]) & mask] += mrow[row, off + half + j]
 
 
@@ -333,11 +366,11 @@ def _scatter_row(c, V, mrow, info, half):
 def _prefetch_info(mrow, info, half, step):
     """Start loading what a spike on the row described by info reads from the table."""
     if info & PACKED == 0:
-        _prefetch_row(mrow, info >> 32, step)
+        _prefetch_row(mrow, row_index(info), step)
     elif info & INLINE == 0:
         per = mrow.shape[1] // (2 * half)
         g = info >> 32
-        _prefetch(mrow, g // per, (g % per) * 2 * half)
+        prefetch(mrow, g // per, (g % per) * 2 * half)
 
 
 @njit(inline="always")
@@ -393,11 +426,10 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
 def _prefetch_row(mrow, r, step):
     """Start loading weight row r (every cache line of it: step = its entries a line).
     A while loop: a range of a step numba does not know at compile time divides to get
-    its trip count, a hardware division for every row (the prefetch loop was ~10 % of a
-    16-core tick's instructions)."""
+    its trip count, a hardware division for every row."""
     n = 0
     while n < mrow.shape[1]:
-        _prefetch(mrow, r, n)
+        prefetch(mrow, r, n)
         n += step
 
 
@@ -413,9 +445,32 @@ def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half, ident):
 def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
     arrays, state: the frame's scratch (``_frame_state``)."""
-    mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16 = prog  # nsyn: rowinfo
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
-        state)
+    mrow = prog.mrow
+    nsyn = prog.nsyn  # the row words (rowinfo)
+    npar = prog.npar
+    rval = prog.rval
+    zleak = prog.zleak
+    vmax = prog.vmax
+    rt = prog.rt
+    outidx = prog.outidx
+    pos = prog.pos
+    wb = prog.wb
+    npar16 = prog.npar16
+    flat = state.flat
+    fn = state.fn
+    sopdue = state.sopdue
+    st = state.st
+    srt = state.srt
+    seenb = state.seenb
+    fired = state.fired
+    nfired = state.nfired
+    flag8 = state.flag8
+    fmask = state.fmask
+    quiet = state.quiet
+    acc = state.acc
+    outp = state.outp
+    V16 = state.V16
+    vb = state.vb
     zrow = np.int64(mrow.shape[0] - 1)  # the zero row
     pstep = 64 // mrow.itemsize  # weight-row entries per cache line
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
@@ -426,7 +481,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     c0 = bounds[p]
     c1 = bounds[p + 1]
     if t > 0:  # every chunk read this chunk's lists of slot t - 1 in tick t - 1: free them
-        prev = (t - 1) & 15
+        prev = ring_slot(t - 1)
         acc[p, C_SOPS] += sopdue[p, prev]
         sopdue[p, prev] = 0
         fn[p, prev] = 0
@@ -445,18 +500,18 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             if do_pc:
                 sops = 0
                 for e in range(e0, e1):
-                    sops += nsyn[np.int64(srt[p, e])] & 0xFFFF
+                    sops += row_synapses(nsyn[np.int64(srt[p, e])])
                 pc[1, c] += sops
         # a core without input, zero leak, whose last pass fired nothing: a fixed point
         if e1 == e0 and quiet[c] and zleak[c]:
             nfired[c] = 0
             continue
         # a narrow core whose sums could leave int16 this tick turns wide for good
-        narrow = vb[c, 0] == 0
+        narrow = vb[c, VB_WIDE] == 0
         if narrow and not _fits_int16(c, e1 - e0, vb, wb):
             for n in range(V.shape[1]):
                 V[c, n] = V16[c, n]
-            vb[c, 0] = 1
+            vb[c, VB_WIDE] = 1
             narrow = False
         # packed and inline rows are scattered now; the dense ones stay, in order, as their
         # index in the row table
@@ -470,7 +525,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 else:
                     _scatter_row(c, V, mrow, info, half)
             else:
-                srt[p, k] = info >> 32
+                srt[p, k] = row_index(info)
                 k += 1
         e1 = k
         # rows beyond the last four (narrow: MAX_ROWS) are added four at a time (one load and
@@ -489,8 +544,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             e += 4
         if narrow:
             anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, srt, p, e, e1 - e, hi16, fmask)
-            vb[c, 1] = vh
-            vb[c, 2] = vl
+            vb[c, VB_HI] = vh
+            vb[c, VB_LO] = vl
             nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
         else:
             r0 = np.int64(srt[p, e]) if e < e1 else zrow
@@ -507,8 +562,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             continue
         if narrow:
             lo, hi = _reset_fired(c, nf, fired, rt, rval, npar16, V16)  # npar16: cached
-            vb[c, 1] = max(vb[c, 1], hi)
-            vb[c, 2] = min(vb[c, 2], lo)
+            vb[c, VB_HI] = max(vb[c, VB_HI], hi)
+            vb[c, VB_LO] = min(vb[c, VB_LO], lo)
         else:
             _reset_fired(c, nf, fired, rt, rval, npar, V)
         # route: readouts, counters, append to chunk p's list of the due slot
@@ -526,20 +581,20 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
             if do_counts:
                 counts[c, n] += 1
             if w & F_TARGET:
-                tg = w & TG_MASK
+                tg = rt_target(w)
                 if w >= 0:  # on its chip, <= 127 hops: in the word
-                    hops += w >> 56
+                    hops += rt_near_hops(w)
                 else:
                     tc = tg >> ash
                     hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
                     chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
                 # a spike due at T or later lands in a slot no tick before T reads (its
                 # delay is < 16): neither integrated nor counted, like a dropped one
-                ds = (t + ((w >> 48) & 15)) & 15
+                ds = ring_slot(t + rt_delay(w))
                 k = fn[p, ds]
                 flat[p, ds, k] = tg
                 fn[p, ds] = k + 1
-                sopdue[p, ds] += (w >> 32) & 0xFFFF
+                sopdue[p, ds] += rt_synapses(w)
         acc[p, C_SPIKES] += nf
         acc[p, C_HOPS] += hops
         acc[p, C_CHIPS] += chips
@@ -558,13 +613,13 @@ _chunk_tick = njit(inline="always")(_chunk_tick_py)
 def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue, counters):
     """External inputs due at t (from index ip on) join chunk 0's list of slot t; returns
     the index of the first input not yet due."""
-    slot = t & 15
+    slot = ring_slot(t)
     while ip < in_tick.shape[0] and in_tick[ip] == t:
         g = (np.int64(in_core[ip]) << ash) | np.int64(in_axon[ip])
         k = fn[0, slot]
         flat[0, slot, k] = g
         fn[0, slot] = k + 1
-        sopdue[0, slot] += nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])] & 0xFFFF
+        sopdue[0, slot] += row_synapses(nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])])
         counters[C_INPUTS] += 1
         ip += 1
     return ip
@@ -580,7 +635,7 @@ def _tick_counts(t, acc, sopdue, pt, seen):
     sops = 0
     for q in range(acc.shape[0]):
         spikes += acc[q, C_SPIKES]
-        sops += sopdue[q, t & 15]
+        sops += sopdue[q, ring_slot(t)]
     pt[0, t] = spikes - seen[0]
     pt[1, t] = sops
     seen[0] = spikes
@@ -595,7 +650,7 @@ def _frame_counts(T, acc, sopdue, counters):
         for i in (C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_COLL):
             counters[i] += acc[q, i]
         if T > 0:
-            counters[C_SOPS] += sopdue[q, (T - 1) & 15]
+            counters[C_SOPS] += sopdue[q, ring_slot(T - 1)]
 
 
 @njit(inline="always")
@@ -609,7 +664,7 @@ def _snapshot(t, acc, sopdue, counters, outp, n_out, V, V16, vb, ro_c, ro_n, row
         for i in (C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_COLL):
             row[i] += acc[q, i]
         if t > 0:
-            row[C_SOPS] += sopdue[q, (t - 1) & 15]
+            row[C_SOPS] += sopdue[q, ring_slot(t - 1)]
     for o in range(n_out):
         s = 0
         for q in range(outp.shape[0]):
@@ -618,7 +673,7 @@ def _snapshot(t, acc, sopdue, counters, outp, n_out, V, V16, vb, ro_c, ro_n, row
     for r in range(ro_c.shape[0]):
         c = np.int64(ro_c[r])
         n = np.int64(ro_n[r])
-        if V16.shape[0] > 0 and vb[c, 0] == 0:
+        if V16.shape[0] > 0 and vb[c, VB_WIDE] == 0:
             row[6 + n_out + r] = V16[c, n]
         else:
             row[6 + n_out + r] = V[c, n]
@@ -658,29 +713,30 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
     quiet = np.zeros((C, 1 + lines * (8 * PAD - 1)), np.uint8)[:, 0]
     acc = np.zeros((P, 6 + PAD), np.int64)
     outp = np.zeros((P, n_out + PAD), np.int64)
-    # narrow cores (wb given and wb[c, 4]: the core allows it) keep their membrane in V16
-    # while its range (vb[c, 1:3]) plus a tick's extreme input fits; vb[c, 0] = 1: wide (V)
+    # narrow cores (wb given and wb[c, WB_NARROW]: the core allows it) keep their membrane
+    # in V16 while its range plus a tick's extreme input fits
     narrowable = wb.shape[0] > 0
     V16 = np.empty((C if narrowable else 0, N), np.int16)
     vb = np.ones((C, 16), np.int32)  # a cache line per core
     for c in range(C):
-        if narrowable and wb[c, 4]:
+        if narrowable and wb[c, WB_NARROW]:
             lo = V[c].min()
             hi = V[c].max()
             if -32768 <= lo and hi <= NARROW_MAX:
                 for n in range(N):
                     V16[c, n] = V[c, n]
-                vb[c, 0] = 0
-                vb[c, 1] = hi
-                vb[c, 2] = lo
-    return (flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp,
-            V16, vb)
+                vb[c, VB_WIDE] = 0
+                vb[c, VB_HI] = hi
+                vb[c, VB_LO] = lo
+    return FrameState(flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc,
+                      outp, V16, vb)
 
 
 def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                    rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
-    """Run one frame for T ticks from V (zeroed by the caller); return the spike record.
+    """Run one frame for T ticks from the membrane V (the frame's initial membrane, updated
+    in place); return the spike record.
 
     snap_t int64 [S] (ascending, each <= T): after tick snap_t[s] - 1, ``_snapshot`` writes
     into snap[s] what a run of snap_t[s] ticks would end with (none: S = 0).
@@ -689,9 +745,16 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
-        state)
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
+    flat = state.flat
+    fn = state.fn
+    sopdue = state.sopdue
+    fired = state.fired
+    nfired = state.nfired
+    acc = state.acc
+    outp = state.outp
+    V16 = state.V16
+    vb = state.vb
+    prog = FastProgram(mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
@@ -704,12 +767,11 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
                   snap[si])
         si += 1
     for t in range(T):
-        slot = t & 15
         ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue,
                          counters)
         for p in prange(P):
             pi = np.int64(p)  # prange may hand out an unsigned index
-            fast_chunk_tick(pi, t, slot, bounds, A, ash, V, prog, state, counts, pc)
+            fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
         _tick_counts(t, acc, sopdue, pt, seen)
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
@@ -750,9 +812,11 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     tick's inputs (from ``sync[1]`` on), then opens the next tick. So one running thread
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
-    nsyn = prog[1]
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
-        state)
+    nsyn = prog.nsyn
+    flat = state.flat
+    fn = state.fn
+    sopdue = state.sopdue
+    acc = state.acc
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -769,7 +833,7 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         spins = 0
         while k >= 0:
             if k < P and _claim(claim, t, P, k):
-                _chunk_tick(k, t, t & 15, bounds, A, ash, V, prog, state, counts, pc)
+                _chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
@@ -804,9 +868,14 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
-    flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc, outp, V16, vb = (
-        state)
-    prog = (mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
+    flat = state.flat
+    fn = state.fn
+    sopdue = state.sopdue
+    acc = state.acc
+    outp = state.outp
+    V16 = state.V16
+    vb = state.vb
+    prog = FastProgram(mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
     # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)

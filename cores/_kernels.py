@@ -1,8 +1,9 @@
-"""numba kernels of the core engine (docs/design.md §3): typed by their arrays, no project imports.
+"""numba kernels of the core engine (docs/design.md §3): typed by their arrays; project
+imports only the kernels' helpers (``_layout``: packed words and columns, ``_llvm``).
 
 State of one frame: membrane ``V[C, N]`` (int32, or int64 when the wrapper cannot prove that
 int32 never overflows), and a ring of 16 delay slots of spike lists, one list per (route
-chunk p, destination core c), index k = p * C + c: slot ``t & 15`` holds the axons of the
+chunk p, destination core c), index k = p * C + c: slot ``ring_slot(t)`` holds the axons of the
 spikes due at tick t in ``ev[slot, ev_off[k]:ev_off[k] + evn[slot, k]]`` (one entry per
 spike, so k spikes on one axon add k*w and count k - 1 collisions).
 
@@ -11,7 +12,7 @@ Integration: a dense (core, axon) row is one precomputed masked weight row
 else int16), added to V[c] as a contiguous (SIMD) loop and prefetched one core ahead; a
 sparse row uses a synapse list; stochastic synapses use the per-synapse path. The neuron
 pass (leak, clamp, floor, threshold test) is one 32-bit loop over ``npar[c] = (leak,
-threshold, -beta)`` (int16 when they fit); a core without input, with zero leak, whose last
+threshold, -beta)`` (int32, rows ``_layout.NP_*``); a core without input, with zero leak, whose last
 pass fired nothing, is skipped (the pass is then the identity).
 
 A tick runs the cores of each route chunk (``bounds[p]:bounds[p+1]``, one chunk per thread,
@@ -34,13 +35,20 @@ from __future__ import annotations
 import types
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange
-from numba import types as nbtypes
-from numba.core import cgutils
-from numba.extending import intrinsic
 
-SLOTS = 16
+from snn.cores._layout import (
+    NP_FLOOR,
+    NP_LEAK,
+    NP_THRESHOLD,
+    SLOTS,
+    ax_row,
+    ax_type,
+    ring_slot,
+    row_synapses,
+)
+from snn.cores._llvm import prefetch
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 MUL2 = np.uint64(0x94D049BB133111EB)
@@ -50,8 +58,7 @@ KIND_SYNAPSE, KIND_LEAK, KIND_THRESHOLD = 1, 2, 3
 # per-neuron route record route[c, n, :] (one cache line per spike in the serial route phase)
 R_CORE, R_AXON, R_DELAY, R_HOPS, R_CHIPS, R_OUT = 0, 1, 2, 3, 4, 5
 ROUTE_FIELDS = 8
-# per-(core, axon) record axinfo[c, a] = synapses | axon_type << 16 | (row + 1) << 24 (int64;
-# row: its masked weight row in mrow, -1 for a sparse row)
+# per-(core, axon) record axinfo[c, a]: the axon word of _layout
 # counters row layout
 C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_INPUTS, C_COLL = 0, 1, 2, 3, 4, 5
 
@@ -65,60 +72,6 @@ def _step(h, x):
     return z ^ (z >> S31)
 
 
-def _item_pointer(context, builder, signature, args):
-    """LLVM pointer to arr[i, j] of an intrinsic called as (arr, i, j)."""
-    aryty = signature.args[0]
-    ary = context.make_array(aryty)(context, builder, args[0])
-    return cgutils.get_item_pointer(context, builder, aryty, ary, [args[1], args[2]],
-                                    wraparound=False)
-
-
-@intrinsic
-def _prefetch(typingctx, arr, i, j):
-    """Hint the CPU to load the cache line of arr[i, j] (LLVM's prefetch: read, keep)."""
-    sig = nbtypes.void(arr, i, j)
-
-    def codegen(context, builder, signature, args):
-        ptr = _item_pointer(context, builder, signature, args)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                          ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-    return sig, codegen
-
-
-@intrinsic
-def _cttz(typingctx, x):
-    """Number of trailing zero bits of the uint64 x (LLVM's cttz; x != 0)."""
-    sig = nbtypes.uint64(nbtypes.uint64)
-
-    def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        fnty = ir.FunctionType(i64, [i64, ir.IntType(1)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.cttz.i64")
-        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
-    return sig, codegen
-
-
-@intrinsic
-def _nonzero_mask64(typingctx, arr, i, j):
-    """Bit k (k < 64) set iff the byte arr[i, j + k] of the uint8 array is nonzero: one
-    vector compare (LLVM lowers the <64 x i1> bitcast to movemask where the CPU has it).
-    The caller makes sure that the 64 bytes lie inside the row."""
-    sig = nbtypes.uint64(arr, i, j)
-
-    def codegen(context, builder, signature, args):
-        ptr = _item_pointer(context, builder, signature, args)
-        vty = ir.VectorType(ir.IntType(8), 64)
-        vec = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
-        ne = builder.icmp_unsigned("!=", vec, ir.Constant(vty, None))
-        return builder.bitcast(ne, ir.IntType(64))
-    return sig, codegen
-
-
 @njit(inline="always")
 def _prefetch_rows(c, slot, P, C, ev, ev_off, evn, axinfo, mrow):
     """Start loading the masked weight rows of the spikes due on core c (the integration of
@@ -129,10 +82,10 @@ def _prefetch_rows(c, slot, P, C, ev, ev_off, evn, axinfo, mrow):
         base = q * C + c
         e0 = ev_off[base]
         for e in range(evn[slot, base]):
-            r = (axinfo[c, np.int64(ev[slot, e0 + e])] >> 24) - 1
+            r = ax_row(axinfo[c, np.int64(ev[slot, e0 + e])])
             if r >= 0:
                 for n in range(0, N, step):
-                    _prefetch(mrow, r, n)
+                    prefetch(mrow, r, n)
 
 
 @njit(cache=True)
@@ -204,13 +157,13 @@ def _integrate(c, t, slot, P, C, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, 
         for e in range(n_ev):
             a = np.int64(ev[slot, e0 + e])
             info = axinfo[c, a]
-            sops += info & 0xFFFF
+            sops += row_synapses(info)
             if has_ss:
                 j = seen[c, a]
                 seen[c, a] = j + 1
                 if j > 0:
                     coll += 1
-                ty = (info >> 16) & 0xFF
+                ty = ax_type(info)
                 he = _step(_step(hc, a), j)
                 for n in range(N):
                     if cb[c, a, n]:
@@ -229,13 +182,13 @@ def _integrate(c, t, slot, P, C, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, 
                 if seenb[c, wi] & bit:
                     coll += 1
                 seenb[c, wi] |= bit
-                r = (info >> 24) - 1
+                r = ax_row(info)
                 if r >= 0:
                     # contiguous masked row: vectorises
                     for n in range(N):
                         V[c, n] += mrow[r, n]
                 else:
-                    ty = (info >> 16) & 0xFF
+                    ty = ax_type(info)
                     b = c * A + a
                     for s in range(sptr[b], sptr[b + 1]):
                         n = np.int64(sidx[s])
@@ -276,11 +229,11 @@ def _neuron_fast(c, p, V, npar, vmin, vmax, fm, fired):
     hi = np.int32(vmax)
     anyf = np.uint8(0)
     for n in range(N):
-        v = np.int32(V[c, n] + np.int32(npar[c, 0, n]))
+        v = np.int32(V[c, n] + np.int32(npar[c, NP_LEAK, n]))
         v = np.int32(min(max(v, lo), hi))
-        v = np.int32(max(v, np.int32(npar[c, 2, n])))
+        v = np.int32(max(v, np.int32(npar[c, NP_FLOOR, n])))
         V[c, n] = v
-        f = np.uint8(v >= np.int32(npar[c, 1, n]))
+        f = np.uint8(v >= np.int32(npar[c, NP_THRESHOLD, n]))
         fm[p, n] = f
         anyf |= f
     nf = 0
@@ -300,7 +253,7 @@ def _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired):
     has_sl = sl.shape[0] > 0
     hl = _step(_step(_step(hframe, t), c), KIND_LEAK)
     for n in range(N):
-        ln = np.int64(npar[c, 0, n])
+        ln = np.int64(npar[c, NP_LEAK, n])
         if has_sl and sl[c, n]:
             r = np.int64(_step(hl, n) >> S56)
             if ln > 0:
@@ -309,12 +262,12 @@ def _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired):
                 ln = -1 if r < -ln else 0
         v = np.int64(V[c, n]) + ln
         v = min(max(v, vmin), vmax)
-        V[c, n] = max(v, np.int64(npar[c, 2, n]))
+        V[c, n] = max(v, np.int64(npar[c, NP_FLOOR, n]))
     nf = 0
     if tmask.shape[0] > 0:
         ht = _step(_step(_step(hframe, t), c), KIND_THRESHOLD)
         for n in range(N):
-            eff = np.int64(npar[c, 1, n])
+            eff = np.int64(npar[c, NP_THRESHOLD, n])
             m = np.int64(tmask[c, n])
             if m != 0:
                 eff += np.int64(_step(ht, n) >> S33) & m
@@ -323,7 +276,7 @@ def _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired):
                 nf += 1
     else:
         for n in range(N):
-            if V[c, n] >= npar[c, 1, n]:
+            if V[c, n] >= npar[c, NP_THRESHOLD, n]:
                 fired[c, nf] = n
                 nf += 1
     return nf
@@ -363,8 +316,8 @@ def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, a
         quiet[c] = nf == 0
         for i in range(nf):
             n = np.int64(fired[c, i])
-            V[c, n] = reset_value(rmode[c, n], rval[c, n], V[c, n], npar[c, 1, n],
-                                  npar[c, 2, n])
+            V[c, n] = reset_value(rmode[c, n], rval[c, n], V[c, n], npar[c, NP_THRESHOLD, n],
+                                  npar[c, NP_FLOOR, n])
         nfired[c] = nf
         # route: counters, readouts, delivery into chunk p's ring lists
         hops = 0
@@ -382,7 +335,7 @@ def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, a
                 chips += route[c, n, R_CHIPS]
                 due = t + route[c, n, R_DELAY]
                 if due < T:
-                    ds = due & 15
+                    ds = ring_slot(due)
                     k = p * C + tc
                     ev[ds, ev_off[k] + evn[ds, k]] = route[c, n, R_AXON]
                     evn[ds, k] += 1
@@ -447,14 +400,16 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
               npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, hframe, fast,
               route,
               in_tick, in_core, in_axon,
-              counters, outputs, counts, pc, pt, record):
-    """Run one frame for T ticks from the given (zeroed) state; return the spike record.
+              counters, outputs, counts, pc, pt, record, pr_c, pr_n, trace):
+    """Run one frame for T ticks from the given state (V: the initial membrane, the rest
+    zeroed); return the spike record.
 
     bounds int64 [P+1]: the cores of route chunk p are bounds[p]:bounds[p+1] (one chunk per
     thread; ring lists ev_off/evn are per (chunk, destination core), index p * C + c).
     counters int64 [6]; outputs int64 [O]; counts int32 [C, N] or [0, 0]; pc int64 [3, C]
     or [0, 0] (spikes, sops, hops per core); pt int64 [2, T] or [0, 0] (spikes, sops per
-    tick); record: 1 to return the full (tick, core, neuron) record, else 0.
+    tick); record: 1 to return the full (tick, core, neuron) record, else 0; trace int32
+    [T, K]: the membrane of neuron (pr_c[k], pr_n[k]) after every tick (K = 0: none).
     """
     C = V.shape[0]
     N = V.shape[1]
@@ -471,7 +426,7 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
     ip = 0
     E = in_tick.shape[0]
     for t in range(T):
-        slot = t & 15
+        slot = ring_slot(t)
         # external inputs due at t join chunk 0's ring list before integration
         while ip < E and in_tick[ip] == t:
             c = in_core[ip]
@@ -486,6 +441,8 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
                         ss, sl, tmask, hframe, fast, route, fired, nfired, fm, acc, outp,
                         counts, pc)
         close_tick(t, acc, 0, counters, pt)
+        for k in range(pr_c.shape[0]):
+            trace[t, k] = V[pr_c[k], pr_n[k]]
         if record:
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
     sum_outputs(outp, outputs)
@@ -512,10 +469,12 @@ def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
                npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, seed_hash, fast,
                route,
                in_tick, in_core, in_axon, in_off,
-               counters, outputs, counts, pc, pt, pot, recs, record, frame0):
+               counters, outputs, counts, pc, pt, pot, recs, record, frame0, pr_c, pr_n,
+               trace):
     """B frames in parallel (prange over frames), each with fresh state and serial cores
     (one route chunk), from the membrane v0 [C, N]; frame b's PRNG key is that of frame
-    frame0 + b of the run (so results do not depend on how frames are batched)."""
+    frame0 + b of the run (so results do not depend on how frames are batched); trace
+    [B, T, K]: the probes (see _frame_py)."""
     C = axinfo.shape[0]
     N = npar.shape[2]
     B = counters.shape[0]
@@ -533,7 +492,8 @@ def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
                            sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask,
                            hframe, fast, route,
                            in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
-                           counters[b], outputs[b], counts[b], pc[b], pt[b], record)
+                           counters[b], outputs[b], counts[b], pc[b], pt[b], record,
+                           pr_c, pr_n, trace[b])
         if pot.shape[0] > 0:
             for c in range(C):
                 for n in range(N):

@@ -19,15 +19,9 @@ from numba import types as nbtypes
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from snn.cores._llvm import item_pointer
+
 LANES = 16  # int16 lanes per vector (AVX2: one register)
-
-
-def _row_pointer(context, builder, aryty, ary, index):
-    """LLVM pointer to the first element of ary[index...] (index: leading indices)."""
-    arr = context.make_array(aryty)(context, builder, ary)
-    zeros = [context.get_constant(nbtypes.intp, 0)] * (aryty.ndim - len(index))
-    return cgutils.get_item_pointer(context, builder, aryty, arr, list(index) + zeros,
-                                    wraparound=False)
 
 
 def _vload(builder, base, offset, width):
@@ -80,10 +74,10 @@ def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, hi, fmask):
         i64 = ir.IntType(64)
         vty = ir.VectorType(i16, LANES)
         intp = context.get_value_type(nbtypes.intp)
-        v_row = _row_pointer(context, builder, tys[0], V16_, [c_])
-        par = [_row_pointer(context, builder, tys[1], npar_,
+        v_row = item_pointer(context, builder, tys[0], V16_, [c_])
+        par = [item_pointer(context, builder, tys[1], npar_,
                             [c_, context.get_constant(nbtypes.intp, j)]) for j in range(3)]
-        masks = builder.bitcast(_row_pointer(context, builder, tys[9], fmask_, [p_]),
+        masks = builder.bitcast(item_pointer(context, builder, tys[9], fmask_, [p_]),
                                 i16.as_pointer())
         n = cgutils.unpack_tuple(builder, context.make_array(tys[0])(
             context, builder, V16_).shape)[1]
@@ -95,9 +89,9 @@ def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, hi, fmask):
 
         def row_pointer(i):
             """Pointer to the weight row of sorted entry e + i."""
-            entry = builder.load(_row_pointer(context, builder, tys[4], srt_,
+            entry = builder.load(item_pointer(context, builder, tys[4], srt_,
                                               [p_, builder.add(e_, ir.Constant(intp, i))]))
-            return _row_pointer(context, builder, tys[2], mrow_, [builder.sext(entry, intp)])
+            return item_pointer(context, builder, tys[2], mrow_, [builder.sext(entry, intp)])
 
         def loop_with(rows):
             with cgutils.for_range(builder, blocks) as loop:

@@ -17,13 +17,10 @@ from numba import types as nbtypes
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from snn.cores._llvm import item_pointer
+
 _SEQ = "seq_cst"
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
-
-
-def _pointer(context, builder, aryty, ary_value, index):
-    ary = context.make_array(aryty)(context, builder, ary_value)
-    return cgutils.get_item_pointer(context, builder, aryty, ary, [index], wraparound=False)
 
 
 @intrinsic
@@ -32,7 +29,7 @@ def atomic_add(typingctx, arr, i, v):
     sig = nbtypes.int64(arr, i, v)
 
     def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        ptr = item_pointer(context, builder, signature.args[0], args[0], [args[1]])
         val = context.cast(builder, args[2], signature.args[2], nbtypes.int64)
         return builder.atomic_rmw("add", ptr, val, _SEQ)
     return sig, codegen
@@ -44,7 +41,7 @@ def atomic_load(typingctx, arr, i):
     sig = nbtypes.int64(arr, i)
 
     def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        ptr = item_pointer(context, builder, signature.args[0], args[0], [args[1]])
         return builder.load_atomic(ptr, _SEQ, 8)
     return sig, codegen
 
@@ -55,7 +52,7 @@ def atomic_store(typingctx, arr, i, v):
     sig = nbtypes.void(arr, i, v)
 
     def codegen(context, builder, signature, args):
-        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        ptr = item_pointer(context, builder, signature.args[0], args[0], [args[1]])
         val = context.cast(builder, args[2], signature.args[2], nbtypes.int64)
         builder.store_atomic(val, ptr, _SEQ, 8)
         return context.get_dummy_value()

@@ -12,12 +12,12 @@ slow, for tests) and ``"brian2"`` (``snn.cores.brian2_backend``, cross-check and
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from snn.cores.options import EngineOptions
 from snn.cores.program import V_MAX, V_MIN, CoreProgram
 from snn.cores.run_types import (  # noqa: F401 (the engine API re-exports its types)
     BACKENDS,
@@ -25,6 +25,7 @@ from snn.cores.run_types import (  # noqa: F401 (the engine API re-exports its t
     RECORD_MODES,
     InputSpikes,
     RunResult,
+    check_probes,
     hop_counts,
 )
 from snn.errors import ConfigError, ProgramError
@@ -32,37 +33,23 @@ from snn.errors import ConfigError, ProgramError
 MASK64 = (1 << 64) - 1
 # a (core, axon) row with more than N / DENSE_DIV synapses is integrated as a dense row
 DENSE_DIV = 16
-# a single frame runs its route chunks on several threads from this many cores (below, one
-# tick's work is too small to share: 16 and 64 cores gained nothing on 2 threads here)
-PAR_MIN_CORES = 256
 # the fast path keeps a weight row for every (core, axon): at most this many bytes of rows
 FULL_ROWS_MAX_BYTES = 1 << 30
-# False: deterministic programs run on the general kernels too (tests compare the two)
-FAST_PATH = True
-# False: the fast path keeps every core's membrane in int32 (tests compare the two)
-NARROW_MEMBRANE = True
-# False: the fast path keeps every weight row dense (no packed or inline rows; tests
-# compare the two)
-SPARSE_ROWS = True
-# a single frame's threads wait for each other at every tick: on CPUs busy with other work
-# a waiting thread spins and a descheduled one delays its chunk (the others take it over
-# after a while; a full spike record still waits a whole time slice), so by default a
-# frame uses several threads only while the load average leaves them free
-AVOID_BUSY_CPUS = True
-# route chunks of one frame run on several threads (None: one per thread); more chunks
-# than running threads is allowed (a thread runs the chunks no other thread claims)
-CHUNKS_PER_FRAME: int | None = None
 
 
 def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
         record: str = "none", seed: int = 0, per_core: bool = False, per_tick: bool = False,
         return_potential: bool = False, backend: str = "numba",
         chip_size: tuple[int, int] = (64, 64), progress: bool = False,
-        first_frame: int = 0) -> RunResult:
+        first_frame: int = 0, probe: object = None,
+        options: EngineOptions | None = None) -> RunResult:
     """Run ``program`` for ``ticks`` ticks on B frames of ``inputs`` (default: the stored
     inputs as one frame). See the module docstring and DESIGN §3 for the semantics.
     first_frame: the index of the first frame in a longer run (stochastic programs draw
-    from the key of that frame), so batches of one run give the results of the run."""
+    from the key of that frame), so batches of one run give the results of the run.
+    probe: [(core, neuron), ...]: RunResult.probes holds each one's membrane after every
+    tick, int32 [B, T, K] (numba and reference backends). options: how the numba backend
+    runs (``EngineOptions``; results do not depend on them)."""
     ticks = check_run_args(program, ticks, record, backend, chip_size)
     if inputs is None:
         inputs = InputSpikes.from_program(program)
@@ -74,15 +61,18 @@ def run(program: CoreProgram, ticks: int, inputs: InputSpikes | None = None, *,
         return run_reference(program, ticks, inputs, record=record, seed=seed,
                              per_core=per_core, per_tick=per_tick,
                              return_potential=return_potential, chip_size=chip_size,
-                             first_frame=first_frame)
+                             first_frame=first_frame, probe=probe)
     if backend == "brian2":
+        if probe is not None:
+            raise ConfigError("probe: the brian2 backend keeps no membrane traces; use "
+                              "backend='numba' (or 'reference')")
         from snn.cores.brian2_backend import run_brian2
         return run_brian2(program, ticks, inputs, record=record, seed=seed, per_core=per_core,
                           per_tick=per_tick, return_potential=return_potential,
                           chip_size=chip_size)
-    prep = prepare(program, chip_size, inputs)
+    prep = prepare(program, chip_size, inputs, options)
     kw = dict(record=record, seed=seed, per_core=per_core, per_tick=per_tick,
-              return_potential=return_potential, first_frame=first_frame)
+              return_potential=return_potential, first_frame=first_frame, probe=probe)
     if not progress or inputs.n_frames < 2:
         return run_prepared(prep, ticks, inputs, **kw)
     from tqdm import tqdm
@@ -120,7 +110,8 @@ def concat_results(parts: list[RunResult]) -> RunResult:
         spikes=None if parts[0].spikes is None else [s for r in parts for s in r.spikes],
         spike_counts=cat(lambda r: r.spike_counts), per_core=cat_dict("per_core"),
         per_tick=cat_dict("per_tick"), potential=cat(lambda r: r.potential),
-        wall_s=sum(r.wall_s for r in parts), backend=parts[0].backend)
+        wall_s=sum(r.wall_s for r in parts), backend=parts[0].backend,
+        probes=cat(lambda r: r.probes))
 
 
 def check_run_args(program: CoreProgram, ticks: int, record: str, backend: str,
@@ -149,47 +140,47 @@ def seed_hash(seed: int) -> int:
     return hash_step(int(seed) & MASK64, 0)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Prepared:
-    """The arrays the kernels read, derived once from a program."""
+    """The arrays the kernels read, derived once from a program (``prepare``)."""
 
     program: CoreProgram
-    cb: np.ndarray
-    axon_type: np.ndarray
-    neuron: tuple[np.ndarray, ...]  # leak, threshold, neg_threshold, reset_value, reset_mode
-    outidx: np.ndarray
-    axinfo: np.ndarray  # int64 [C, A]: synapses | axon_type << 16 | (row + 1) << 24
-    route: np.ndarray  # int32 [C, N, 8]: target core, axon, delay, hops, chips, output
-    nsyn: np.ndarray
-    dense: np.ndarray
-    rowid: np.ndarray  # int32 [C, A]: row of mrow of a dense (core, axon) row, else -1
+    options: EngineOptions
+    cb: np.ndarray  # bool [C, A, N]: the crossbar (general kernels, stochastic synapses)
+    nsyn: np.ndarray  # int32 [C, A]: synapses of each (core, axon) row
+    axinfo: np.ndarray  # int64 [C, A]: the axon word (_layout)
+    route: np.ndarray  # int32 [C, N, ROUTE_FIELDS]: target core, axon, delay, hops, chips, out
     mrow: np.ndarray  # int8 or int16 [R, N]: masked weight rows crossbar * weight
-    # (fast path: R = C * A + 1, the last row zero)
+    # (fast path: the row table of _fastpath.pack_rows, described by rowinfo)
     npar: np.ndarray  # int32 [C, 3, N]: leak, threshold, -neg_threshold
     zleak: np.ndarray  # uint8 [C]: the core's neuron pass is a no-op without input once quiet
-    sptr: np.ndarray
-    sidx: np.ndarray
-    wt: np.ndarray
-    tcore: np.ndarray
-    taxon: np.ndarray
-    delay: np.ndarray
-    hops: np.ndarray
-    chips: np.ndarray
-    ss: np.ndarray
-    sl: np.ndarray
-    tmask: np.ndarray
-    vdtype: type
-    rt: np.ndarray | None = None  # fast path: int64 [C, N] route words (see _fastpath)
-    pos: np.ndarray | None = None  # fast path: int32 [C, 4] mesh x, y, chip x, chip y
-    ash: int = 8  # fast path: target word = core << ash | axon
-    # fast path: int32 [C, 5] largest and smallest row entry and leak of each core (each at
-    # least 0 away from zero) and whether it may keep an int16 membrane; else [0, 5]
-    wbound: np.ndarray | None = None
-    npar16: np.ndarray | None = None  # fast path: npar clipped to int16 (_narrow_bounds)
-    axon_sources: np.ndarray | None = None  # fast path: uint8 [C * A] source neurons, at most 2
-    # fast path: int64 [C * A] per (core, axon) row: its synapses and where its entries are
-    # (mrow is then the fast path's row table: _fastpath.pack_rows); None: mrow dense
-    rowinfo: np.ndarray | None = None
+    sptr: np.ndarray  # int64 [C * A + 1]: synapse lists of the sparse rows (general kernels)
+    sidx: np.ndarray  # int16 [S]: their neurons
+    wt: np.ndarray  # int32 [C, 4, N]: weights by axon type
+    tcore: np.ndarray  # int32 [C, N]: target core, -1 none
+    taxon: np.ndarray  # int32 [C, N]: target axon (0 where none)
+    ss: np.ndarray  # bool [C, N, 4] stochastic synapses, or [0, 0, 0] where none is
+    sl: np.ndarray  # bool [C, N] stochastic leaks, or [0, 0]
+    tmask: np.ndarray  # int32 [C, N] threshold masks, or [0, 0]
+    vdtype: type  # int32 where V provably fits, else int64
+    # the fast path (else None): route words, mesh positions, target word = core << ash |
+    # axon, per-core row and leak bounds with whether a core may keep an int16 membrane
+    # (_narrow_bounds), npar clipped to int16, source neurons per (core, axon) (at most 2),
+    # per (core, axon) row: its synapses and where its entries are (_fastpath.pack_rows)
+    rt: np.ndarray | None = None  # int64 [C, N]
+    pos: np.ndarray | None = None  # int32 [C, 4]: mesh x, y, chip x, chip y
+    ash: int = 8
+    wbound: np.ndarray | None = None  # int32 [C, 5]
+    npar16: np.ndarray | None = None  # int16 [C, 3, N]
+    axon_sources: np.ndarray | None = None  # uint8 [C * A]
+    rowinfo: np.ndarray | None = None  # int64 [C * A]
+
+    @property
+    def fast(self) -> bool:
+        """Whether runs take the fast path (its arrays exist, V is int32, no stochastic
+        leak or threshold)."""
+        return (self.rt is not None and self.vdtype == np.int32 and self.sl.shape[0] == 0
+                and self.tmask.shape[0] == 0)
 
     def dense_rows(self) -> np.ndarray:
         """The weight rows with every (core, axon) row dense at its index c * A + a, plus
@@ -203,9 +194,12 @@ class Prepared:
 
 
 def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
-            inputs: InputSpikes | None = None) -> Prepared:
+            inputs: InputSpikes | None = None, options: EngineOptions | None = None
+            ) -> Prepared:
     """Derive the kernel arrays of a (validated) program."""
+    options = options or EngineOptions()
     from snn.cores import _kernels as K
+    from snn.cores import _layout as L
     p = program
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
     if A > 32767 or N > 32767:
@@ -220,8 +214,13 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                      and int(p.neg_threshold.max(initial=0)) <= -V_MIN)
     ash = max(1, int(A - 1).bit_length())
     wide = int(np.abs(p.weight.astype(np.int64)).max(initial=0)) > 127
-    full_rows = (FAST_PATH and deterministic and (C << ash) < 2 ** 31
+    full_rows = (options.path != "general" and deterministic and (C << ash) < 2 ** 31
                  and C * A * N * (2 if wide else 1) <= FULL_ROWS_MAX_BYTES)
+    if options.path == "fast" and not full_rows:
+        raise ConfigError("EngineOptions(path='fast'): this program cannot take the fast "
+                          "path (it is stochastic, has floors below the membrane's minimum "
+                          f"or more than {FULL_ROWS_MAX_BYTES} bytes of rows); use path="
+                          "'auto'")
     if full_rows:  # every (core, axon) row is a weight row: row c * A + a (the fast path)
         dense = np.ones_like(dense)
     sptr, sidx = K.build_sparse(cb, dense)
@@ -254,17 +253,15 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
     npar = np.ascontiguousarray(par.astype(np.int32))
     zleak = ((p.leak == 0).all(axis=1) & (sl.shape[0] == 0) & (tm.shape[0] == 0)).astype(
         np.uint8)
-    neuron = tuple(np.ascontiguousarray(x) for x in (
-        p.leak, p.threshold, p.neg_threshold, p.reset_value, p.reset_mode))
-    axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << 16)
-              | ((rowid.astype(np.int64) + 1) << 24))
+    axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << L.AX_TYPE_SHIFT)
+              | ((rowid.astype(np.int64) + 1) << L.AX_ROW_SHIFT))
     rt = pos = wbound = npar16 = axon_sources = rowinfo = None
     if full_rows:
         from snn.cores._fastpath import pack_routes, pack_rows
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
                          chips, ash)
         wbound, npar16 = _narrow_bounds(p, mrow, par)
-        mrow, rowinfo = pack_rows(mrow, C * A, nsyn.reshape(-1), SPARSE_ROWS)
+        mrow, rowinfo = pack_rows(mrow, C * A, nsyn.reshape(-1), options.sparse_rows)
         has = tcore >= 0
         axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
                                               minlength=C * A), 2).astype(np.uint8)
@@ -276,14 +273,16 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
     for i, arr in ((K.R_CORE, tcore), (K.R_AXON, taxon), (K.R_DELAY, p.delay), (K.R_HOPS, hops),
                    (K.R_CHIPS, chips), (K.R_OUT, p.output_index)):
         route[:, :, i] = arr
-    return Prepared(p, cb, np.ascontiguousarray(p.axon_type), neuron,
-                    np.ascontiguousarray(p.output_index), axinfo, route, nsyn, dense, rowid,
-                    mrow, npar, zleak, sptr,
-                    sidx, wt, tcore, taxon,
-                    p.delay.astype(np.int32), hops, chips,
-                    np.ascontiguousarray(ss), np.ascontiguousarray(sl),
-                    np.ascontiguousarray(tm, np.int32), vdtype, rt, pos, ash, wbound, npar16,
-                    axon_sources, rowinfo)
+    prep = Prepared(program=p, options=options, cb=cb, nsyn=nsyn, axinfo=axinfo, route=route,
+                    mrow=mrow, npar=npar, zleak=zleak, sptr=sptr, sidx=sidx, wt=wt,
+                    tcore=tcore, taxon=taxon, ss=np.ascontiguousarray(ss),
+                    sl=np.ascontiguousarray(sl), tmask=np.ascontiguousarray(tm, np.int32),
+                    vdtype=vdtype, rt=rt, pos=pos, ash=ash, wbound=wbound, npar16=npar16,
+                    axon_sources=axon_sources, rowinfo=rowinfo)
+    if options.path == "fast" and not prep.fast:
+        raise ConfigError("EngineOptions(path='fast'): this program's membrane may leave "
+                          "int32 (it runs with int64 on the general kernels); use path='auto'")
+    return prep
 
 
 def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
@@ -343,22 +342,14 @@ def _int32_safe(p: CoreProgram, nsyn: np.ndarray, tcore: np.ndarray, taxon: np.n
     return vabs + float(integ.max()) + lk < 2.0 ** 31 - 1
 
 
-def parallel_single_frame(n_cores: int) -> bool:
-    """Whether one frame of ``n_cores`` cores runs its cores on several threads: enough
-    cores per tick (PAR_MIN_CORES), numba allowed more than one thread, and (unless
-    AVOID_BUSY_CPUS is False) the 1-minute load average, this run included, leaves them
-    free. Results do not depend on it, only the speed."""
-    import numba
-    threads = numba.get_num_threads()
-    if n_cores < PAR_MIN_CORES or threads < 2:
-        return False
-    if not AVOID_BUSY_CPUS:
-        return True
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return os.getloadavg()[0] <= cpus - threads + 1.5
+def frame_chunks(n_cores: int, options: EngineOptions) -> int:
+    """Route chunks of a single frame of ``n_cores`` cores: 1 (serial) below
+    ``options.par_min_cores`` cores or with fewer than 2 threads, else ``options.chunks``
+    (default one per thread). Results do not depend on it, only the speed."""
+    threads = options.frame_threads()
+    if n_cores < options.par_min_cores or threads < 2:
+        return 1
+    return min(n_cores, options.chunks or threads)
 
 
 def _chunk_bounds(n_cores: int, chunks: int) -> np.ndarray:
@@ -402,12 +393,16 @@ def _sorted_inputs(inputs: InputSpikes, ticks: int) -> tuple[np.ndarray, ...]:
 def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, *,
                  record: str = "none", seed: int = 0, per_core: bool = False,
                  per_tick: bool = False, return_potential: bool = False,
-                 first_frame: int = 0) -> RunResult:
+                 first_frame: int = 0, probe: object = None,
+                 options: EngineOptions | None = None) -> RunResult:
     """run() with the numba backend on arrays from ``prepare(program, chip_size)``, to run
     one (large) program many times without preparing it again. Inputs must not collide
     more than those given to prepare() (they decide whether int32 is safe for V), else
-    pass them to prepare() too."""
+    pass them to prepare() too. probe: as run(); options: those of prepare() unless given
+    (its path and sparse_rows are those prepare() used)."""
+    options = options or prep.options
     ticks = check_run_args(prep.program, ticks, record, "numba", (1, 1))
+    pr_c, pr_n = check_probes(prep.program, [] if probe is None else probe)
     if inputs is None:
         inputs = InputSpikes.from_program(prep.program)
     inputs.validate(prep.program)
@@ -418,6 +413,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     from numba.typed import List
 
     from snn.cores import _kernels as K
+    from snn.cores import _layout as L
     p = prep.program
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
     B, T, O = inputs.n_frames, ticks, p.n_outputs
@@ -428,11 +424,10 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     pc = np.zeros((B, 3, C) if per_core else (B, 0, 0), np.int64)
     pt = np.zeros((B, 2, T) if per_tick else (B, 0, 0), np.int64)
     full = 1 if record == "full" else 0
+    trace = np.zeros((B, T, len(pr_c)), np.int32)
     sh = np.uint64(seed_hash(seed))
     v0 = initial_membrane(p, prep.vdtype)
-    fast_rows = prep.rt is not None and prep.vdtype == np.int32 and not (
-        prep.sl.shape[0] or prep.tmask.shape[0])
-    common = (prep.axinfo, prep.mrow if fast_rows else prep.dense_rows(), prep.wt, prep.cb,
+    common = (prep.axinfo, prep.mrow if prep.fast else prep.dense_rows(), prep.wt, prep.cb,
               prep.sptr, prep.sidx,
               prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
               prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
@@ -441,27 +436,28 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     route = (fast, prep.route)
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
-    if fast and prep.rt is not None:
-        spikes, potential, wall = _run_fast(prep, T, (it, ic, ia, off), v0, counters,
-                                            outputs, counts, pc, pt, full, return_potential)
+    if prep.fast:
+        spikes, potential, wall = _run_fast(prep, options, T, (it, ic, ia, off), v0, counters,
+                                            outputs, counts, pc, pt, full, return_potential,
+                                            (pr_c, pr_n, trace))
     elif B == 1:
         # one frame: prange over cores inside each tick (when there is enough work per tick
         # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
-        import numba
-        parallel_cores = parallel_single_frame(C)
-        bounds = _chunk_bounds(C, min(C, numba.get_num_threads()) if parallel_cores else 1)
+        chunks = frame_chunks(C, options)
+        parallel_cores = chunks > 1
+        bounds = _chunk_bounds(C, chunks)
         ev_off = _event_offsets(prep, inputs, bounds)
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
             seen = np.zeros((C, A if prep.ss.shape[0] else 0), np.int32)
             seenb = np.zeros((C, (A + 63) // 64), np.uint64)
-            ev = np.empty((K.SLOTS, ev_off[-1]), np.int16)
-            evn = np.zeros((K.SLOTS, len(ev_off) - 1), np.int32)
+            ev = np.empty((L.SLOTS, ev_off[-1]), np.int16)
+            evn = np.zeros((L.SLOTS, len(ev_off) - 1), np.int32)
             hframe = np.uint64(K.frame_hash(sh, first_frame))
             kernel = K.frame_parallel if parallel_cores else K.frame_serial
             return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
-                                    pt[0], full)
+                                    pt[0], full, pr_c, pr_n, trace[0])
         rec, V, wall = _timed_frame(call, T, v0, counters)
         if full:
             spikes.append(rec)
@@ -480,7 +476,8 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             K.run_frames(T_, v0, A, ev_off, *common, sh, *route, it, ic, ia,
                          off[sl.start:sl.stop + 1],
                          counters[sl], outputs[sl], counts[sl], pc[sl], pt[sl],
-                         pot[sl] if return_potential else pot, recs, full, first_frame)
+                         pot[sl] if return_potential else pot, recs, full, first_frame,
+                         pr_c, pr_n, trace[sl])
         wall = _timed_batch(call_b, T, B, counters)
         if full:
             spikes = [recs[b] for b in range(B)]
@@ -494,7 +491,8 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
         per_core=({"spikes": pc[:, 0], "sops": pc[:, 1], "hops": pc[:, 2]}
                   if per_core else None),
         per_tick={"spikes": pt[:, 0], "sops": pt[:, 1]} if per_tick else None,
-        potential=potential, wall_s=wall, backend="numba")
+        potential=potential, wall_s=wall, backend="numba",
+        probes=None if probe is None else trace)
 
 
 def initial_membrane(program: CoreProgram, dtype: type) -> np.ndarray:
@@ -560,13 +558,16 @@ def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
     return len(np.unique(when)) < len(when)
 
 
-def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarray,
+def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndarray, ...],
+              v0: np.ndarray,
               counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray,
-              pt: np.ndarray, full: int, return_potential: bool
+              pt: np.ndarray, full: int, return_potential: bool,
+              probes: tuple[np.ndarray, np.ndarray, np.ndarray]
               ) -> tuple[list[np.ndarray] | None, np.ndarray | None, float]:
     """The fast path (snn.cores._fastpath) for deterministic int32 programs, every frame
-    from the membrane v0 (int32 [C, N])."""
-    import numba
+    from the membrane v0 (int32 [C, N]). probes (core, neuron, trace [B, T, K]): the
+    kernels' snapshots after every tick fill trace (a single frame then runs without the
+    thread pool, which takes no snapshots)."""
     from numba.core import types
     from numba.typed import List
 
@@ -577,26 +578,32 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
     it, ic, ia, off = inp
     args = (prep.mrow, prep.rowinfo, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
             V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
-            prep.wbound if NARROW_MEMBRANE else prep.wbound[:0], prep.npar16,
+            prep.wbound if options.narrow else prep.wbound[:0], prep.npar16,
             _may_collide(prep, it, ic, ia, off))
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
+    pr_c, pr_n, trace = probes
+    K = len(pr_c)
+    snap_t = np.arange(1, T + 1, dtype=np.int64) if K else np.zeros(0, np.int64)
+    snap = np.zeros((B, len(snap_t), 6 + p.n_outputs + K) if K else (B, 0, 0), np.int64)
     if B == 1:
-        parallel = parallel_single_frame(C)
-        chunks = CHUNKS_PER_FRAME or numba.get_num_threads()
-        bounds = _chunk_bounds(C, min(C, chunks) if parallel else 1)
+        chunks = frame_chunks(C, options)
+        parallel = chunks > 1
+        bounds = _chunk_bounds(C, chunks)
         cap = _fast_caps(prep, bounds, it, off)
         kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
-            if parallel and not full:  # one parallel region for the frame (no record)
+            if parallel and not full and not K:  # one parallel region for the frame
                 F.fast_frame_pool(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia,
                                   counters[0], outputs[0], counts[0], pc[0], pt[0])
                 return np.zeros((0, 3), np.int32)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
-                          outputs[0], counts[0], pc[0], pt[0], full, *no_snapshots(1)[:3],
-                          no_snapshots(1)[3][0])
+                          outputs[0], counts[0], pc[0], pt[0], full, snap_t, pr_c, pr_n,
+                          snap[0])
         rec, V, wall = _timed_frame(call, T, v0, counters)
+        if K:
+            trace[:] = snap[:, :, 6 + p.n_outputs:]
         if full:
             spikes.append(rec)
         if return_potential:
@@ -612,17 +619,13 @@ def _run_fast(prep: Prepared, T: int, inp: tuple[np.ndarray, ...], v0: np.ndarra
         F.fast_run_frames(T_, A, prep.ash, v0, *args, cap, it, ic, ia,
                           off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
                           pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full,
-                          *no_snapshots(sl.stop - sl.start))
+                          snap_t, pr_c, pr_n, snap[sl])
     wall = _timed_batch(call_b, T, B, counters)
+    if K:
+        trace[:] = snap[:, :, 6 + p.n_outputs:]
     if full:
         spikes = [recs[b] for b in range(B)]
     if return_potential:
         potential = pot
     return spikes, potential, wall
 
-
-def no_snapshots(n_frames: int) -> tuple[np.ndarray, ...]:
-    """The snapshot arguments of the fast kernels when none are taken: (snap_t, ro_c,
-    ro_n, snap [B, 0, 0])."""
-    return (np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-            np.zeros((n_frames, 0, 0), np.int64))

@@ -39,9 +39,10 @@ def _bernoulli_sign(value: int, r: int) -> int:
 def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "none",
                   seed: int = 0, per_core: bool = False, per_tick: bool = False,
                   return_potential: bool = False, chip_size: tuple[int, int] = (64, 64),
-                  first_frame: int = 0):
-    """Run every frame of ``inputs`` (an engine.InputSpikes) tick by tick; return a RunResult."""
-    from snn.cores.run_types import COUNTERS, RunResult, hop_counts
+                  first_frame: int = 0, probe: object = None):
+    """Run every frame of ``inputs`` (an engine.InputSpikes) tick by tick; return a RunResult
+    (probe: [(core, neuron), ...] whose membrane to keep after every tick)."""
+    from snn.cores.run_types import COUNTERS, RunResult, check_probes, hop_counts
     p = program
     C, N = p.n_cores, p.n_neurons
     B, T = inputs.n_frames, ticks
@@ -52,6 +53,8 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
     pc = {k: np.zeros((B, C), np.int64) for k in ("spikes", "sops", "hops")}
     pt = {k: np.zeros((B, T), np.int64) for k in ("spikes", "sops")}
     potential = np.zeros((B, C, N), np.int32)
+    pr_c, pr_n = check_probes(p, [] if probe is None else probe)
+    probes = np.zeros((B, T, len(pr_c)), np.int32)
     t0 = time.perf_counter()
     for b in range(B):
         lo, hi = int(inputs.offsets[b]), int(inputs.offsets[b + 1])
@@ -108,6 +111,8 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
                         elif mode == 1:
                             v = v - theta
                     V[c][n] = max(v, -int(p.neg_threshold[c, n]))
+            for k in range(len(pr_c)):
+                probes[b, t, k] = V[pr_c[k]][pr_n[k]]
             # 4. route: deliver at t + delay; hops and chip crossings counted when sent
             for c, n in fired:
                 out["spikes"][b] += 1
@@ -133,4 +138,5 @@ def run_reference(program: CoreProgram, ticks: int, inputs, *, record: str = "no
         spikes=spikes if record == "full" else None,
         spike_counts=counts if record == "counts" else None,
         per_core=pc if per_core else None, per_tick=pt if per_tick else None,
-        potential=potential if return_potential else None, wall_s=wall, backend="reference")
+        potential=potential if return_potential else None, wall_s=wall, backend="reference",
+        probes=None if probe is None else probes)

@@ -111,12 +111,29 @@ class RunResult:
     potential: np.ndarray | None  # final V, int32 [B, C, N]
     wall_s: float  # the run alone, without numba compilation
     backend: str
+    # probe=[(core, neuron), ...]: the membrane of each after every tick, int32 [B, T, K]
+    probes: np.ndarray | None = None
 
     def total(self, key: str) -> int:
         """Sum of counters[key] over frames."""
         if key not in self.counters:
             raise ConfigError(f"unknown counter {key!r}; choose one of {list(self.counters)}")
         return int(self.counters[key].sum())
+
+
+def check_probes(program: CoreProgram, probe: object) -> tuple[np.ndarray, np.ndarray]:
+    """The (core, neuron) pairs of a run's ``probe`` argument as int32 arrays (core, neuron),
+    or a ConfigError naming the bad entry."""
+    try:
+        arr = np.asarray(probe, dtype=np.int64).reshape(-1, 2)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"probe must be a list of (core, neuron) pairs, got {probe!r}"
+                          ) from exc
+    for i, (c, n) in enumerate(arr):
+        if not (0 <= c < program.n_cores and 0 <= n < program.n_neurons):
+            raise ConfigError(f"probe[{i}] = ({c}, {n}) is outside the program "
+                              f"({program.n_cores} cores of {program.n_neurons} neurons)")
+    return (np.ascontiguousarray(arr[:, 0], np.int32), np.ascontiguousarray(arr[:, 1], np.int32))
 
 
 def hop_counts(program: CoreProgram, chip_size: tuple[int, int] = (64, 64)

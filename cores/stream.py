@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snn.cores.compiler_io import _unit_frames, check_compiled, encode_frames
+from snn.cores.options import EngineOptions
 from snn.cores.program import CoreProgram
 from snn.cores.readout import COUNTER_KEYS, decode, readout_neurons, truncate
 from snn.encoding import RATE_LEVELS, encode
@@ -120,7 +121,8 @@ class FrameStream:
     """A program prepared for batches of frames at tick counts ``ticks`` (see module doc)."""
 
     def __init__(self, program: CoreProgram, ticks: list[int], *, seed: int = 0,
-                 chip_size: tuple[int, int] = (64, 64)) -> None:
+                 chip_size: tuple[int, int] = (64, 64),
+                 options: EngineOptions | None = None) -> None:
         from snn.cores.engine import prepare
         check_compiled(program)
         self.program = program
@@ -132,10 +134,8 @@ class FrameStream:
         enc = str(ex["encoding"])
         self.encoding = "rate" if enc == "current" else enc
         self.imap = InputMap.from_program(program)
-        self.prep = prepare(program, self.chip, self.imap.per_tick_bound())
-        p = self.prep
-        self.fast = (p.rt is not None and p.vdtype == np.int32 and p.sl.shape[0] == 0
-                     and p.tmask.shape[0] == 0)
+        self.prep = prepare(program, self.chip, self.imap.per_tick_bound(), options)
+        self.fast = self.prep.fast
         c, n, idx = readout_neurons(program)
         self.ro_c, self.ro_n, self.ro_idx = c.astype(np.int32), n.astype(np.int32), idx
         self.how = ("one run, snapshots at each T (fast path, frames in parallel)"
@@ -234,14 +234,14 @@ class FrameStream:
         O = prog.n_outputs
         snap = np.zeros((B, len(snap_t), 6 + O + len(self.ro_c)), np.int64)
         counters = np.zeros((B, 6), np.int64)
-        from snn.cores.engine import NARROW_MEMBRANE, _fast_caps
+        from snn.cores.engine import _fast_caps
         cap = _fast_caps(p, np.array([0, prog.n_cores], np.int64), np.zeros(0, np.int32),
                          np.zeros(2, np.int64))
         im = self.imap
         args = (int(snap_t[-1]), Tin, prog.n_axons, p.ash, _v0(prog), p.mrow, p.rowinfo, p.npar,
                 np.ascontiguousarray(prog.reset_value), p.zleak, V_MAX, p.rt,
                 np.ascontiguousarray(prog.output_index), p.pos,
-                p.wbound if NARROW_MEMBRANE else p.wbound[:0], p.npar16, self._collide(), cap,
+                p.wbound if p.options.narrow else p.wbound[:0], p.npar16, self._collide(), cap,
                 mode, q, spk, RATE_LEVELS, im.el_start, im.el_count, im.m_core, im.m_axon,
                 im.m_tick, im.h_core, im.h_axon, im.h_ticks, O, snap_t, self.ro_c, self.ro_n,
                 counters)

@@ -49,7 +49,7 @@ def run_demo(out: str | Path = "demo-output", *, ticks: int = 32, seed: int = 0,
     from snn.cores.spec import CoreSpec
     from snn.datasets import load_digits
     from snn.plots import plot_accuracy_vs_ticks, plot_decomposition, plot_raster
-    from snn.runfile import SpikeRun, membrane_trace
+    from snn.runfile import SpikeRun, membrane_traces
     from snn.simulate import simulate
 
     out = Path(out)
@@ -130,9 +130,9 @@ def run_demo(out: str | Path = "demo-output", *, ticks: int = 32, seed: int = 0,
     readout = _readout_neurons(prog)
     # traces: the true class and the strongest other class (highest decoded value)
     runner = max((k for k in readout if k != label), key=lambda k: scores[frame, k])
-    traces = [membrane_trace(prog, srun, *readout[k], frame,
-                             label=f"readout '{k}' (core {readout[k][0]}:{readout[k][1]})")
-              for k in (label, runner) if k in readout]
+    shown = [k for k in (label, runner) if k in readout]
+    traces = membrane_traces(prog, srun, [readout[k] for k in shown], frame, labels=[
+        f"readout '{k}' (core {readout[k][0]}:{readout[k][1]})" for k in shown])
     plot_raster(srun.groups(frame), (0, core_ticks), traces=traces,
                 title=f"digits-mlp on TrueNorth cores: test image {frame}, label {label}, "
                       f"predicted {pred}", out=out / "raster.png")

@@ -357,61 +357,46 @@ class SpikeRun:
                            inv.astype(np.int64), len(uniq), is_input=True)
 
 
-def membrane_trace(program: Any, run: SpikeRun, core: int, neuron: int, frame: int = 0,
-                   label: str | None = None) -> MembraneTrace:
-    """The membrane potential of (core, neuron) after every tick of one frame, recomputed
-    from the recorded spikes and inputs with the tick semantics of docs/design.md §3
-    (integrate, leak, saturate, fire/reset, floor). Exact for deterministic programs; the
-    note says whether the recomputed spikes equal the recorded ones."""
+def membrane_traces(program: Any, run: SpikeRun, neurons: list[tuple[int, int]],
+                    frame: int = 0, labels: list[str] | None = None) -> list[MembraneTrace]:
+    """The membrane potential of each (core, neuron) after every tick of one frame: the
+    frame's recorded inputs run again on the engine with membrane probes (the same kernels,
+    so ``v_initial``, saturation and stochastic modes are those of the run; stochastic
+    programs draw from the run's meta ``seed``, default 0). The note says whether the
+    rerun's spikes equal the recorded ones."""
+    from snn.cores.engine import InputSpikes
+    from snn.cores.engine import run as run_engine
     C, N = program.n_cores, program.n_neurons
-    if not (0 <= core < C and 0 <= neuron < N):
-        raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
-                          f"{N} neurons); give --trace CORE:NEURON")
-    T = run.ticks
-    drive = np.zeros(T + 16, np.int64)
-    feeds = program.crossbar[core, :, neuron]
-    w = program.weight[core, neuron].astype(np.int64)
-    atype = program.axon_type[core].astype(np.int64)
-    spikes = run.frame_spikes(frame).astype(np.int64)
-    if len(spikes):
-        tc = program.target_core[spikes[:, 1], spikes[:, 2]]
-        ta = program.target_axon[spikes[:, 1], spikes[:, 2]].astype(np.int64)
-        hit = tc == core
-        hit[hit] &= feeds[ta[hit]]
-        arr = spikes[hit, 0] + program.delay[spikes[hit, 1], spikes[hit, 2]].astype(np.int64)
-        np.add.at(drive, np.minimum(arr, T + 15), w[atype[ta[hit]]])
-    ev = run.frame_inputs(frame).astype(np.int64)
-    if len(ev):
-        hit = (ev[:, 1] == core) & (ev[:, 0] < T)
-        hit[hit] &= feeds[ev[hit, 2]]
-        np.add.at(drive, ev[hit, 0], w[atype[ev[hit, 2]]])
-    leak = int(program.leak[core, neuron])
-    alpha = int(program.threshold[core, neuron])
-    beta = int(program.neg_threshold[core, neuron])
-    mode = int(program.reset_mode[core, neuron])
-    reset = int(program.reset_value[core, neuron])
-    vmin, vmax = -(2 ** 19), 2 ** 19 - 1
-    v, pot, fired = 0, np.zeros(T, np.int64), []
-    for t in range(T):
-        v = min(max(v + int(drive[t]) + leak, vmin), vmax)
-        if v >= alpha:
-            fired.append(t)
-            v = reset if mode == 0 else (v - alpha if mode == 1 else v)
-        v = max(v, -beta)
-        pot[t] = v
-    rec = spikes[(spikes[:, 1] == core) & (spikes[:, 2] == neuron), 0]
-    stochastic = any(getattr(program, k, None) is not None and np.asarray(
-        getattr(program, k))[core, neuron].any()
-        for k in ("stochastic_synapse", "stochastic_leak", "threshold_mask"))
-    if np.array_equal(np.asarray(fired, np.int64), np.sort(rec)):
-        note = "recomputed; spikes match the record"
+    for core, neuron in neurons:
+        if not (0 <= core < C and 0 <= neuron < N):
+            raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
+                              f"{N} neurons); give --trace CORE:NEURON")
+    if not neurons:
+        return []
+    if (program.n_cores, program.n_neurons) != (run.n_cores, run.n_neurons):
+        raise ConfigError(f"the program has {C} cores of {N} neurons, the run "
+                          f"{run.n_cores} of {run.n_neurons}: give the program that made it")
+    ev = run.frame_inputs(frame)
+    inputs = InputSpikes.from_frames([(ev[:, 0], ev[:, 1], ev[:, 2])])
+    res = run_engine(program, run.ticks, inputs, record="full",
+                     seed=int(run.meta.get("seed", 0)), first_frame=frame, probe=neurons)
+    spikes = run.frame_spikes(frame)
+    if np.array_equal(res.spikes[0], spikes):
+        note = "engine probe; the rerun's spikes match the record"
     else:
-        note = ("recomputed; stochastic neuron, spikes differ from the record" if stochastic
-                else "recomputed; WARNING: spikes differ from the record")
-    if label is None:
-        li = run.layer_of_core()[core]
-        label = f"core {core}:{neuron}" + (f" ({run.layer_names[li]})" if li >= 0 else "")
-    return MembraneTrace(label, np.arange(T), pot, float(alpha), np.sort(rec), note)
+        note = ("engine probe; WARNING: the rerun's spikes differ from the record (another "
+                "program or seed?)")
+    layer = run.layer_of_core()
+    out = []
+    for k, (core, neuron) in enumerate(neurons):
+        label = labels[k] if labels else (
+            f"core {core}:{neuron}" + (f" ({run.layer_names[layer[core]]})"
+                                      if layer[core] >= 0 else ""))
+        rec = spikes[(spikes[:, 1] == core) & (spikes[:, 2] == neuron), 0]
+        out.append(MembraneTrace(label, np.arange(run.ticks), res.probes[0, :, k],
+                                 float(program.threshold[core, neuron]),
+                                 np.sort(rec).astype(np.int64), note))
+    return out
 
 
 def raster(run: SpikeRun | str | os.PathLike, program: Any = None, *,
@@ -441,7 +426,7 @@ def raster(run: SpikeRun | str | os.PathLike, program: Any = None, *,
     if not 0 <= t0 < t1 <= srun.ticks:
         raise ConfigError(f"ticks {t0}:{t1} are outside the run's 0:{srun.ticks}")
     groups = srun.groups(frame, layers=layers, cores=cores)
-    trs = [membrane_trace(program, srun, c, n, frame) for c, n in traces]
+    trs = membrane_traces(program, srun, list(traces), frame)
     return plot_raster(groups, (t0, t1), tick_ms=srun.tick_s * 1e3, traces=trs,
                        title=title or default_title(srun, frame), max_units=max_neurons,
                        out=out)
@@ -473,7 +458,8 @@ def record_program_run(program: Any, images: Any, ticks: int, *, labels: Any = N
     from snn.scoring import predict
 
     res = run(program, ticks + lat, inputs, record="full", seed=seed, return_potential=True)
-    meta = {"ticks_in": int(ticks), "latency_ticks": lat, "first_frame": int(first_frame)}
+    meta = {"ticks_in": int(ticks), "latency_ticks": lat, "first_frame": int(first_frame),
+            "seed": int(seed)}
     if name:
         meta["name"] = name
     if program_path:

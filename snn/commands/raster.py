@@ -34,7 +34,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--program", metavar="PROG.npz",
                         help="the core program that ran (layer names, membrane traces)")
     parser.add_argument("--trace", metavar="CORE:NEURON", action="append", default=[],
-                        help="add the membrane trace of this neuron (repeatable)")
+                        help="add the membrane trace of this neuron: the frame rerun on "
+                             "the engine with a membrane probe (repeatable)")
     parser.add_argument("--max-neurons", type=int, default=1500,
                         help="draw at most this many neurons; more are subsampled and the "
                              "title says so (default 1500)")

@@ -58,8 +58,12 @@ def simulate(args: argparse.Namespace) -> tuple[object, object]:
         raise ConfigError(f"--ticks {args.ticks} is more than {MAX_SIM_TICKS} (about a minute "
                           "a core, and the run cannot be stopped midway): run fewer ticks")
     program = CoreProgram.load(args.program)
+    from snn.cores.options import EngineOptions, threads_for_load
+    threads, why = threads_for_load()
+    if why and args.backend == "numba" and program.n_cores >= EngineOptions().par_min_cores:
+        print(f"snn sim: {why}", file=sys.stderr)
     result = engine.run(program, args.ticks, record=args.record, seed=args.seed,
-                        backend=args.backend)
+                        backend=args.backend, options=EngineOptions(threads=threads))
     return program, result
 
 

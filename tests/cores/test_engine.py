@@ -234,11 +234,7 @@ def test_property_fast_path_equals_general_kernels(seed, cores, axons, neurons, 
     fast = engine.prepare(p, inputs=inp)
     if not extreme:
         assert fast.rt is not None  # the fast path is taken
-    engine.FAST_PATH = False
-    try:
-        general = engine.prepare(p, inputs=inp)
-    finally:
-        engine.FAST_PATH = True
+    general = engine.prepare(p, inputs=inp, options=engine.EngineOptions(path="general"))
     assert general.rt is None
     assert_same(engine.run_prepared(fast, ticks, inp, **kw),
                 engine.run_prepared(general, ticks, inp, **kw))
@@ -260,8 +256,8 @@ _THREAD_SCRIPT = textwrap.dedent("""
     import numpy as np
     from snn.cores import _fastpath, engine
     from snn.cores.random_network import random_test_program, random_test_inputs
-    engine.PAR_MIN_CORES = 1          # force the per-tick prange over cores for one frame,
-    engine.AVOID_BUSY_CPUS = False    # even on a busy machine
+    # force the per-tick prange over cores for one frame, even on a busy machine
+    opts = engine.EngineOptions(par_min_cores=1)
     out = {}
     for stochastic in (True, False):  # the general kernels and the fast path
         p = random_test_program(11, n_cores=6, axons=16, neurons=16, stochastic=stochastic,
@@ -270,7 +266,7 @@ _THREAD_SCRIPT = textwrap.dedent("""
         for frames in (1, 4):
             inp = random_test_inputs(11, p, 60, n_frames=frames, events=80)
             r = engine.run(p, 60, inp, record="full", seed=3, return_potential=True,
-                           per_core=True, per_tick=True)
+                           per_core=True, per_tick=True, options=opts)
             h = hashlib.sha256()
             for s in r.spikes:
                 h.update(s.tobytes())
@@ -310,9 +306,6 @@ def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, mo
     inp = random_test_inputs(seed, p, 50, events=60)
     kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
     serial = run(p, 50, inp, **kw)
-    monkeypatch.setattr(engine, "PAR_MIN_CORES", 1)
-    monkeypatch.setattr(engine, "AVOID_BUSY_CPUS", False)
-    monkeypatch.setattr(engine, "CHUNKS_PER_FRAME", chunks)
     calls = []
     pool = _fastpath.fast_frame_pool
     monkeypatch.setattr(_fastpath, "fast_frame_pool",
@@ -321,7 +314,8 @@ def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, mo
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     try:
         assert engine.prepare(p, inputs=inp).rt is not None  # the fast path
-        pooled = run(p, 50, inp, **kw)
+        pooled = run(p, 50, inp, **kw, options=engine.EngineOptions(
+            threads=2, chunks=chunks, par_min_cores=1))
     finally:
         numba.set_num_threads(before)
     assert_same(serial, pooled)
@@ -339,8 +333,7 @@ def test_progress_chunks_give_the_same_result():
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_v_initial_is_the_membrane_at_the_start_of_every_frame(fast, monkeypatch):
-    monkeypatch.setattr(engine, "FAST_PATH", fast)
+def test_v_initial_is_the_membrane_at_the_start_of_every_frame(fast):
     p = CoreProgram.empty(1)
     p.threshold[0, :3] = 10
     p.reset_mode[0, :3] = 1
@@ -350,7 +343,8 @@ def test_v_initial_is_the_membrane_at_the_start_of_every_frame(fast, monkeypatch
     p.neg_threshold[0, 2] = 10  # floor -10: neuron 2 keeps its -3
     empty = (np.zeros(0, np.int64),) * 3
     inp = InputSpikes.from_frames([empty, empty])  # two frames: each starts from v_initial
-    r = engine.run(p.validate(), 5, inp, return_potential=True)
+    r = engine.run(p.validate(), 5, inp, return_potential=True,
+                   options=engine.EngineOptions(path="fast" if fast else "general"))
     np.testing.assert_array_equal(r.outputs, [[1, 2, 0], [1, 2, 0]])
     np.testing.assert_array_equal(r.potential[:, 0, :3], [[0, 5, -3], [0, 5, -3]])
 
@@ -392,13 +386,9 @@ def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, densi
     assert prep.rt is not None and prep.wbound.shape == (cores, 5)  # int16 may serve
     assert prep.wbound[:, 4].tolist() == [p.leak[c].max() <= 32767 for c in range(cores)]
     narrow = engine.run_prepared(prep, ticks, inp, **kw)
-    try:
-        engine.NARROW_MEMBRANE = False
-        assert_same(narrow, engine.run_prepared(prep, ticks, inp, **kw))
-        engine.FAST_PATH = False
-        general = engine.prepare(p, inputs=inp)
-    finally:
-        engine.NARROW_MEMBRANE = engine.FAST_PATH = True
+    assert_same(narrow, engine.run_prepared(prep, ticks, inp, **kw,
+                                            options=engine.EngineOptions(narrow=False)))
+    general = _general(p, inp)
     assert_same(narrow, engine.run_prepared(general, ticks, inp, **kw))
 
 
@@ -433,28 +423,21 @@ def test_int16_cores_on_several_threads_equal_one_thread(seed, monkeypatch):
     kw = dict(record="counts", per_core=True, per_tick=True, return_potential=True)
     assert engine.prepare(p, inputs=inp).wbound.shape == (6, 5)
     serial = run(p, 80, inp, **kw)
-    monkeypatch.setattr(engine, "PAR_MIN_CORES", 1)
-    monkeypatch.setattr(engine, "AVOID_BUSY_CPUS", False)
-    monkeypatch.setattr(engine, "CHUNKS_PER_FRAME", 3)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     try:
-        pooled = run(p, 80, inp, **kw)
+        pooled = run(p, 80, inp, **kw, options=engine.EngineOptions(
+            threads=2, chunks=3, par_min_cores=1))
     finally:
         numba.set_num_threads(before)
     assert_same(serial, pooled)
-    monkeypatch.setattr(engine, "NARROW_MEMBRANE", False)
-    assert_same(serial, run(p, 80, inp, **kw))
+    assert_same(serial, run(p, 80, inp, **kw, options=engine.EngineOptions(narrow=False)))
 
 
 # -- collision-free programs and route words ---------------------------------------------------
 
 def _general(p: CoreProgram, inp: InputSpikes | None = None) -> engine.Prepared:
-    engine.FAST_PATH = False
-    try:
-        return engine.prepare(p, inputs=inp)
-    finally:
-        engine.FAST_PATH = True
+    return engine.prepare(p, inputs=inp, options=engine.EngineOptions(path="general"))
 
 
 def test_collisions_are_possible_only_with_two_sources_or_inputs():
@@ -539,11 +522,7 @@ def test_narrow_pass_adds_every_number_of_rows():
     narrow = run(p, ticks, inp, **kw)
     assert narrow.total("spikes") > 0
     assert_same(narrow, run(p, ticks, inp, backend="reference", **kw))
-    engine.NARROW_MEMBRANE = False
-    try:
-        assert_same(narrow, run(p, ticks, inp, **kw))
-    finally:
-        engine.NARROW_MEMBRANE = True
+    assert_same(narrow, run(p, ticks, inp, **kw, options=engine.EngineOptions(narrow=False)))
 
 
 def test_narrow_cores_clip_parked_thresholds_and_deep_floors():
@@ -568,3 +547,68 @@ def test_narrow_cores_clip_parked_thresholds_and_deep_floors():
         assert_same(r, run(p, ticks, backend="reference", **kw))
     fired = r.spikes[0][r.spikes[0][:, 1] == 0].tolist()
     assert fired == [[16, 0, 0], [33, 0, 0]]  # 17 leaks reach the parked threshold
+
+
+# -- membrane probes --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed, stochastic, extreme, frames", [
+    (0, False, False, 1), (1, False, False, 3), (2, True, True, 2), (3, True, False, 1),
+    (4, False, True, 2), (5, False, False, 2)])
+def test_probes_equal_the_reference_membrane_tick_by_tick(seed, stochastic, extreme, frames):
+    p = random_test_program(seed, 3, 8, 8, stochastic=stochastic, extreme=extreme)
+    inp = random_test_inputs(seed, p, 30, n_frames=frames)
+    probe = [(c, n) for c in range(p.n_cores) for n in range(p.n_neurons)]
+    kw = dict(record="full", return_potential=True, seed=seed, probe=probe)
+    ref = run(p, 30, inp, backend="reference", **kw)
+    got = run(p, 30, inp, **kw)
+    assert got.probes.shape == (frames, 30, len(probe)) and got.probes.dtype == np.int32
+    np.testing.assert_array_equal(got.probes, ref.probes)
+    np.testing.assert_array_equal(got.probes[:, -1], got.potential.reshape(frames, -1))
+    assert_same(got, ref)
+    if not (stochastic or extreme):
+        assert engine.prepare(p, inputs=inp).rt is not None  # the fast path's snapshots
+
+
+def test_bad_probes_name_the_entry():
+    with pytest.raises(ConfigError, match=r"probe\[1\] = \(2, 0\) is outside"):
+        run(_prog(2), 3, probe=[(0, 0), (2, 0)])
+    with pytest.raises(ConfigError, match="brian2 backend keeps no membrane"):
+        run(_prog(2), 3, probe=[(0, 0)], backend="brian2")
+    assert run(_prog(2), 3).probes is None
+
+
+def test_probes_start_from_v_initial_on_every_path():
+    seeds = [s for s in range(20) if random_test_program(s, extreme=False).v_initial is not None]
+    p = random_test_program(seeds[0], extreme=False)
+    assert np.abs(p.v_initial).max() > 0
+    inp = random_test_inputs(seeds[0], p, 20, n_frames=1)
+    probe = [(c, n) for c in range(p.n_cores) for n in range(p.n_neurons)]
+    ref = run(p, 20, inp, backend="reference", probe=probe).probes
+    for opts in (dict(path="fast"), dict(path="general"), dict(narrow=False),
+                 dict(threads=2, chunks=3, par_min_cores=1)):
+        got = run(p, 20, inp, probe=probe, options=engine.EngineOptions(**opts)).probes
+        np.testing.assert_array_equal(got, ref, err_msg=str(opts))
+
+
+def test_engine_options_are_checked_and_fast_is_refused_where_it_cannot_run():
+    with pytest.raises(ConfigError, match="EngineOptions.path must be one of"):
+        engine.EngineOptions(path="quick")
+    with pytest.raises(ConfigError, match="EngineOptions.threads must be None or"):
+        engine.EngineOptions(threads=0)
+    p = random_test_program(2, stochastic=True)
+    with pytest.raises(ConfigError, match="cannot take the fast path"):
+        run(p, 5, options=engine.EngineOptions(path="fast"))
+    assert engine.frame_chunks(300, engine.EngineOptions(threads=1)) == 1
+    assert engine.frame_chunks(300, engine.EngineOptions(threads=4)) == 4
+    assert engine.frame_chunks(300, engine.EngineOptions(threads=4, chunks=7)) == 7
+    assert engine.frame_chunks(100, engine.EngineOptions(threads=4)) == 1
+
+
+def test_threads_for_load_says_why_it_chose_fewer(monkeypatch):
+    from snn.cores import options
+    monkeypatch.setattr(options.os, "getloadavg", lambda: (3.9, 0.0, 0.0))
+    monkeypatch.setattr(options.os, "sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    assert options.threads_for_load(4) == (1, "one frame runs on 1 of 4 threads: the 1-minute "
+                                           "load average 3.9 on 4 CPUs leaves no more free")
+    monkeypatch.setattr(options.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert options.threads_for_load(4) == (4, "")

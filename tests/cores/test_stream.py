@@ -149,7 +149,7 @@ def test_dask_shards_equal_a_local_run(programs, monkeypatch) -> None:  # noqa: 
 
 
 @pytest.mark.parametrize("name", ["cnn", "mlp-split"])
-def test_packed_sparse_rows_equal_dense_rows(programs, name, monkeypatch) -> None:  # noqa: ANN001
+def test_packed_sparse_rows_equal_dense_rows(programs, name) -> None:  # noqa: ANN001
     """Rows with few synapses are packed into one cache line and scattered: same spikes,
     membranes and counters as dense rows (and the general kernels read them unpacked)."""
     import snn.cores.engine as engine
@@ -160,8 +160,8 @@ def test_packed_sparse_rows_equal_dense_rows(programs, name, monkeypatch) -> Non
     packed = engine.prepare(prog)
     assert (packed.rowinfo >= 1 << 16).sum() > 0
     got = run(prog, 20 + lat, inp, return_potential=True, record="full")
-    monkeypatch.setattr(engine, "SPARSE_ROWS", False)
-    want = run(prog, 20 + lat, inp, return_potential=True, record="full")
+    want = run(prog, 20 + lat, inp, return_potential=True, record="full",
+               options=engine.EngineOptions(sparse_rows=False))
     assert np.array_equal(got.potential, want.potential)
     assert all(np.array_equal(a, b) for a, b in zip(got.spikes, want.spikes, strict=True))
     assert all(np.array_equal(got.counters[k], want.counters[k]) for k in got.counters)

@@ -1,5 +1,5 @@
-"""Figures and saved runs: rasters (subsampling said in the title), membrane traces recomputed
-exactly, Pareto fronts, and `snn raster` on a run recorded by the engine."""
+"""Figures and saved runs: rasters (subsampling said in the title), membrane traces from
+engine probes, Pareto fronts, and `snn raster` on a run recorded by the engine."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from snn.plots import (
     plot_pareto,
     plot_raster,
 )
-from snn.runfile import SpikeRun, membrane_trace
+from snn.runfile import SpikeRun, membrane_traces
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -161,12 +161,33 @@ def test_run_file_from_engine_and_exact_traces(tmp_path):
         back.groups(0, layers=["fc9"])
     with pytest.raises(ConfigError, match="frame 3"):
         back.frame_spikes(3)
-    # membrane traces recomputed from the record end at the engine's final potential
+    # membrane traces (engine probes on a rerun of the frame) end at the final potential
     for f in range(3):
-        for core, neuron in [(0, 0), (0, 4), (0, 8), (1, 0), (1, 3)]:
-            tr = membrane_trace(prog, back, core, neuron, frame=f)
+        pairs = [(0, 0), (0, 4), (0, 8), (1, 0), (1, 3)]
+        for (core, neuron), tr in zip(pairs, membrane_traces(prog, back, pairs, frame=f),
+                                      strict=True):
             assert tr.potential[-1] == res.potential[f, core, neuron]
             assert "match" in tr.note
+
+
+def test_traces_of_a_v_init_program_start_at_v_initial():
+    from snn.cores.engine import run
+
+    prog = _program()
+    prog.v_initial = np.zeros((prog.n_cores, prog.n_neurons), np.int32)
+    prog.v_initial[1, :] = 3  # output neurons: no input before the hidden layer fires
+    prog.leak[1, :] = 0
+    inputs = _inputs(1)
+    res = run(prog, 40, inputs, record="full", return_potential=True, probe=[(1, 0)])
+    srun = SpikeRun.from_result(prog, res, inputs)
+    tr = membrane_traces(prog, srun, [(1, 0)])[0]
+    # core 1's inputs come from core 0 with delays >= 1: nothing arrives at tick 0
+    assert tr.potential[0] == 3 and "match" in tr.note
+    np.testing.assert_array_equal(tr.potential, res.probes[0, :, 0])
+    ref = run(prog, 40, inputs, backend="reference", probe=[(1, 0)])
+    np.testing.assert_array_equal(tr.potential, ref.probes[0, :, 0])
+    with pytest.raises(ConfigError, match="trace 1:999 is outside"):
+        membrane_traces(prog, srun, [(1, 999)])
 
 
 def test_raster_command(tmp_path, capsys):

@@ -1,0 +1,76 @@
+"""How the numba engine runs a program (``EngineOptions``), and the thread count the load
+of the machine leaves free (``threads_for_load``, called by the command line, never by the
+engine). Results never depend on the options, only the speed (the tests compare them)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from snn.errors import ConfigError
+
+PATHS = ("auto", "fast", "general")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Choices of the numba backend (DESIGN §3.1).
+
+    path: "auto" runs deterministic programs whose rows fit (and whose membrane fits int32)
+    on the fast path, the others on the general kernels; "fast" requires the fast path
+    (ConfigError when the program cannot take it); "general": the general kernels always.
+    narrow: fast-path cores keep an int16 membrane while it fits (False: int32 throughout).
+    sparse_rows: the fast path packs short weight rows (False: every row dense).
+    threads: threads one frame's cores run on (None: numba's thread count; 1: serial);
+    batches of frames run their frames on numba's threads.
+    chunks: route chunks of one frame on several threads (None: one per thread; more than
+    the running threads is allowed).
+    par_min_cores: a single frame runs on several threads only from this many cores (below,
+    one tick's work is too small to pay for a barrier per tick).
+    """
+
+    path: str = "auto"
+    narrow: bool = True
+    sparse_rows: bool = True
+    threads: int | None = None
+    chunks: int | None = None
+    par_min_cores: int = 256
+
+    def __post_init__(self) -> None:
+        if self.path not in PATHS:
+            raise ConfigError(f"EngineOptions.path must be one of {PATHS}, got {self.path!r}")
+        for name in ("threads", "chunks"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, int) or v < 1):
+                raise ConfigError(f"EngineOptions.{name} must be None or an integer >= 1, "
+                                  f"got {v!r}")
+        if not isinstance(self.par_min_cores, int) or self.par_min_cores < 1:
+            raise ConfigError("EngineOptions.par_min_cores must be an integer >= 1, got "
+                              f"{self.par_min_cores!r}")
+
+    def frame_threads(self) -> int:
+        """The threads one frame may use: ``threads``, or numba's thread count."""
+        if self.threads is not None:
+            return self.threads
+        import numba
+        return numba.get_num_threads()
+
+
+def threads_for_load(threads: int | None = None) -> tuple[int, str]:
+    """The threads one frame should use on this machine now: at most ``threads`` (default
+    numba's thread count), fewer while the 1-minute load average leaves fewer CPUs free
+    (a frame's threads wait for each other every tick, so a descheduled one delays them
+    all). Returns (threads, why: "" or a sentence saying why fewer were chosen)."""
+    if threads is None:
+        import numba
+        threads = numba.get_num_threads()
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    free = max(1, min(threads, int(cpus + 1.5 - load)))
+    if free >= threads:
+        return threads, ""
+    return free, (f"one frame runs on {free} of {threads} threads: the 1-minute load "
+                  f"average {load:.1f} on {cpus} CPUs leaves no more free")
