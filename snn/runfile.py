@@ -366,13 +366,13 @@ def membrane_traces(program: Any, run: SpikeRun, neurons: list[tuple[int, int]],
     rerun's spikes equal the recorded ones."""
     from snn.cores.engine import InputSpikes
     from snn.cores.engine import run as run_engine
+    if not neurons:
+        return []
     C, N = program.n_cores, program.n_neurons
     for core, neuron in neurons:
         if not (0 <= core < C and 0 <= neuron < N):
             raise ConfigError(f"trace {core}:{neuron} is outside the program ({C} cores of "
                               f"{N} neurons); give --trace CORE:NEURON")
-    if not neurons:
-        return []
     if (program.n_cores, program.n_neurons) != (run.n_cores, run.n_neurons):
         raise ConfigError(f"the program has {C} cores of {N} neurons, the run "
                           f"{run.n_cores} of {run.n_neurons}: give the program that made it")

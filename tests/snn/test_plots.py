@@ -215,3 +215,17 @@ def test_raster_command(tmp_path, capsys):
                  "--cores", "1:2", "--out", str(out)]) == 0
     with pytest.raises(FormatError):
         SpikeRun.load(tmp_path / "missing.npz")
+
+
+def test_python_raster_of_a_run_without_program_or_traces(tmp_path):
+    from snn.cores.engine import run
+    from snn.runfile import raster
+
+    prog = _program()
+    inputs = _inputs(2)
+    res = run(prog, 40, inputs, record="full")
+    srun = SpikeRun.from_result(prog, res, inputs)
+    fig = raster(srun, frame=1, out=tmp_path / "f.png")
+    assert fig is not None and (tmp_path / "f.png").read_bytes()[:4] == PNG_MAGIC
+    with pytest.raises(ConfigError, match="need the core program"):
+        raster(srun, traces=[(0, 0)])
