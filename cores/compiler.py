@@ -371,6 +371,65 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
                       in_tick, out_tick, held)
 
 
+def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
+                         n_global: int, big: int) -> StageStats:
+    """A readout too wide for one core as partial readout neurons, no relays: each (class
+    neuron, input block) unit is a readout neuron of its own with the block's synapses, and
+    the decode adds the partials' integrated inputs (count x threshold + membrane), which
+    is exactly the whole neuron's integrated input. The neuron's leak (bias) goes to its
+    first partial only."""
+    spec, lq = b.spec, st.quant
+    ones = np.ones(st.n, np.int64)
+    best = None
+    for frac in BLOCK_FRACTIONS:
+        limit = max(int(spec.axons * frac), 4 * lq.bits)
+        block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
+        plan = _split_plan(st, masks, block, ones, spec, n_global, 0, signed=False)
+        n = sum(len(g) for g in plan["partial_groups"])
+        if best is None or n < best[0]:
+            best = (n, plan)
+    plan = best[1]
+    uptr, ucols, umasks, urow, ublk = plan["units"]
+    has = plan["has"]
+    first_blk = np.where(has.any(axis=1), np.argmax(has, axis=1), -1)
+    term_class, term_weight = [], []
+    made = 0
+    for groups in plan["partial_groups"]:
+        for units in groups:
+            units = units[has[urow[units], ublk[units]]]  # a class with no synapse here
+            if not len(units):
+                continue
+            core = b.new_core(st.index, ROLE_PARTIAL)
+            made += 1
+            nxt = len(units)
+            r, blk = urow[units], ublk[units]
+            _place_inputs(b, core, uptr, ucols, umasks, units, np.arange(nxt, dtype=np.int64),
+                          np.ones(nxt, np.int64), lq.bits, in_tick)
+            p = _neuron_params(st, r)
+            p["leak"] = np.where(blk == first_blk[r], p["leak"], 0)
+            out = len(term_class) + np.arange(nxt)
+            term_class.extend(st.term_class[r].tolist())
+            term_weight.extend(st.term_weight[r].tolist())
+            _add_neurons(b, core, nxt, **p, neg_threshold=np.full(nxt, big),
+                         target_core=np.full(nxt, -1), target_axon=np.zeros(nxt),
+                         delay=np.ones(nxt), output_index=out, unit=r)
+    # rows with no synapse at all: one partial each, so the leak (bias) still counts
+    lone = np.flatnonzero(first_blk < 0)
+    if len(lone):
+        core = b.new_core(st.index, ROLE_DIRECT)
+        nxt = len(lone)
+        out = len(term_class) + np.arange(nxt)
+        term_class.extend(st.term_class[lone].tolist())
+        term_weight.extend(st.term_weight[lone].tolist())
+        _add_neurons(b, core, nxt, **_neuron_params(st, lone), neg_threshold=np.full(nxt, big),
+                     target_core=np.full(nxt, -1), target_axon=np.zeros(nxt),
+                     delay=np.ones(nxt), output_index=out, unit=lone)
+    st.term_class = np.asarray(term_class, np.int64)
+    st.term_weight = np.asarray(term_weight, np.float64)
+    return StageStats(st.name, {"partial": made, "direct": int(len(lone) > 0)}, st.n, 0, 0, 0,
+                      plan["nb_in"], lq.bits, lq.exact, in_tick, in_tick, True)
+
+
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
                 spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True) -> dict:
     """Units (neuron, relay block), relays needed, summing and partial groups for one
@@ -483,7 +542,8 @@ def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int
 
 def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                   calibration: np.ndarray | None, encoding: str, ticks: int | None,
-                  relays: str = "signed") -> Compiled:
+                  relays: str = "signed", readout: str = "partial") -> Compiled:
+    readout_mode = readout
     folded = fold_network(network)
     qnet, quants = quantise_network(folded, spec, weight_bits)
     stages, n_in = lower(qnet, quants)
@@ -498,6 +558,10 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
     costs = [unit_cost(st.row_ptr, m) for st, m in zip(stages, masks, strict=True)]
     split = [_want_split(st, m, c, spec, n_global)
              for st, m, c in zip(stages, masks, costs, strict=True)]
+    # a wide readout as partial readout neurons summed by the decode: no relay tick
+    partial_readout = split[-1] and readout_mode == "partial"
+    if partial_readout:
+        split[-1] = False
     t_in, t_out = _timing(stages, split)
     calib = None
     if calibration is not None and any(split):
@@ -507,7 +571,10 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
     big = -spec.v_min  # floor that never binds: V saturates at -2^(bits-1) anyway
     stats: list[StageStats] = [None] * len(stages)  # type: ignore[list-item]
     for st in reversed(stages):
-        if split[st.index]:
+        if st.readout and partial_readout:
+            stats[st.index] = _map_partial_readout(b, st, masks[st.index], t_in[st.index],
+                                                   n_global, big)
+        elif split[st.index]:
             stats[st.index] = _map_split(b, st, masks[st.index], t_in[st.index], n_global, big,
                                          calib, relays == "signed")
         else:
@@ -603,8 +670,8 @@ def _permute(p: CoreProgram, order: np.ndarray, perm: np.ndarray) -> CoreProgram
 def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                     weight_bits: int | None = None, ticks: int | None = None,
                     encoding: str | None = None, max_chips: int | None = None,
-                    calibration: np.ndarray | None = None, relays: str = "signed"
-                    ) -> Compiled:
+                    calibration: np.ndarray | None = None, relays: str = "signed",
+                    readout: str = "partial") -> Compiled:
     """Like :func:`compile` but also returns the folded and quantised networks and stats."""
     spec = spec or CoreSpec.truenorth()
     encoding = encoding or network.meta.get("encoding", "current")
@@ -616,6 +683,10 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     if relays not in ("signed", "biased"):
         raise ConfigError(f"relays={relays!r}: choose 'signed' (a relay pair per input block, "
                           "the more accurate) or 'biased' (one relay per block, fewer cores)")
+    if readout not in ("partial", "relays"):
+        raise ConfigError(f"readout={readout!r}: choose 'partial' (a wide readout as partial "
+                          "readout neurons that the decode adds, exact) or 'relays' (summed "
+                          "on cores through relays, as before)")
     if calibration is None:  # the frames the converter kept, if any
         calibration = network.calibration
     if calibration is not None:
@@ -628,7 +699,7 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
              else list(range(spec.axon_types, 1, -1)) or [1])
     last = None
     for k in tries:
-        comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays)
+        comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays, readout)
         chips = -(-comp.program.n_cores // spec.cores_per_chip)
         if max_chips is None or chips <= max_chips:
             return comp
@@ -646,7 +717,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
 def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A001
             weight_bits: int | None = None, ticks: int | None = None,
             encoding: str | None = None, max_chips: int | None = None,
-            calibration: np.ndarray | None = None, relays: str = "signed") -> CoreProgram:
+            calibration: np.ndarray | None = None, relays: str = "signed",
+            readout: str = "partial") -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -660,7 +732,10 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         network produces on them (``snn.cores.relays``), else data-free
         ones that never lag (docs/compiler.md, "Fan-in split"). relays: "signed" (a relay
         per input block and sign of its weights) or "biased" (one biased relay per block:
-        fewer cores, a little less accurate).
+        fewer cores, a little less accurate). readout: a readout wider than one core as
+        "partial" readout neurons, one per input block, whose integrated inputs the decode
+        adds (exact: no relay; the default) or "relays" (partial sums relayed to one summing
+        readout neuron per class on cores).
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
@@ -668,7 +743,7 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         return compile_binarized(network, spec or CoreSpec.truenorth())
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
                            encoding=encoding, max_chips=max_chips,
-                           calibration=calibration, relays=relays).program
+                           calibration=calibration, relays=relays, readout=readout).program
 
 
 from snn.cores.compiler_io import encode_frames, layer_table  # noqa: E402  (re-export)

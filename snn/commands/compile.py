@@ -43,6 +43,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoding", choices=("current", "rate", "poisson"), default=None,
                         help="input encoding (default: the network's; current runs as the "
                              "deterministic rate code on cores)")
+    parser.add_argument("--readout", choices=("partial", "relays"), default="partial",
+                        help="a readout wider than one core: partial readout neurons whose "
+                             "integrated inputs the decode adds (exact, default) or relays "
+                             "to one summing neuron per class on cores (the old mapping)")
     parser.add_argument("--out", required=True, metavar="PROG.npz", help="core program to write")
     parser.add_argument("--json", metavar="FILE", help="also write the layer table as JSON")
 
@@ -63,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         net = SpikingNetwork.load(args.network)
     spec = CoreSpec.preset(args.preset)
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
-                          encoding=args.encoding, max_chips=args.max_chips)
+                          encoding=args.encoding, max_chips=args.max_chips,
+                          readout=args.readout)
     if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms
         program.extras["event_transform"] = np.array(json.dumps(net.meta["event_transform"]))
     program.validate()

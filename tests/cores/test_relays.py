@@ -52,7 +52,8 @@ def _decoded_vs_ideal(comp, x: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarr
 
 @pytest.mark.parametrize("relays", ["signed", "biased"])
 def test_split_readout_error_bounded_by_relay_thresholds(relays: str) -> None:
-    comp = compile_network(_sign_flip_net(), CoreSpec.preset("small"), relays=relays)
+    comp = compile_network(_sign_flip_net(), CoreSpec.preset("small"), relays=relays,
+                           readout="relays")
     st = comp.stats[-1]
     assert st.blocks > 1 and st.relays > 0
     prog = comp.program
@@ -76,8 +77,8 @@ def test_calibrated_relays_exact_without_input_and_tighter() -> None:
     """Calibration picks T_r from the partial sums: smaller thresholds (less residual)."""
     net = _sign_flip_net()
     spec = CoreSpec.preset("small")
-    safe = compile_network(net, spec)
-    cal = compile_network(net, spec, calibration=_frames())
+    safe = compile_network(net, spec, readout="relays")
+    cal = compile_network(net, spec, calibration=_frames(), readout="relays")
     assert cal.program.n_cores == safe.program.n_cores
     got_s, want = _decoded_vs_ideal(safe, _frames(), 100)
     got_c, _ = _decoded_vs_ideal(cal, _frames(), 100)
@@ -88,6 +89,8 @@ def test_relay_options_checked() -> None:
     net = _sign_flip_net()
     with pytest.raises(ConfigError, match="relays"):
         compile_network(net, relays="floor")
+    with pytest.raises(ConfigError, match="readout='sum'"):
+        compile_network(net, readout="sum")
     with pytest.raises(ConfigError, match="calibration"):
         compile_network(net, calibration=np.zeros((2, 28, 28), np.uint8))
 
@@ -102,8 +105,9 @@ def test_network_calibration_frames_travel_to_the_compiler(tmp_path) -> None:
     loaded = SpikingNetwork.load(path)
     np.testing.assert_array_equal(loaded.calibration, _frames())
     spec = CoreSpec.preset("small")
-    default = compile_network(loaded, spec).program
-    explicit = compile_network(_sign_flip_net(), spec, calibration=_frames()).program
+    default = compile_network(loaded, spec, readout="relays").program
+    explicit = compile_network(_sign_flip_net(), spec, calibration=_frames(),
+                               readout="relays").program
     np.testing.assert_array_equal(default.threshold, explicit.threshold)
     np.testing.assert_array_equal(default.leak, explicit.leak)
     assert SpikingNetwork.load(path).calibration is not None
@@ -126,9 +130,31 @@ def test_compiling_with_relays_does_not_load_torch() -> None:
         "f = np.float32",
         inspect.getsource(_sign_flip_net), inspect.getsource(_frames),
         "comp = compile_network(_sign_flip_net(), CoreSpec.preset('small'),"
-        " calibration=_frames())",
+        " calibration=_frames(), readout='relays')",
         "assert comp.stats[-1].relays > 0",
         "print('torch' in sys.modules)"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+
+
+@pytest.mark.parametrize("bias", [0.0, 7.0])
+def test_partial_readout_decodes_exactly(bias: float) -> None:
+    """The default for a readout wider than a core: partial readout neurons, one per input
+    block, whose integrated inputs the decode adds. No relay, no lag: the decoded value
+    equals the quantised network's integrated input at every T, and the readout takes
+    no extra tick."""
+    net = _sign_flip_net()
+    net.layers[-1].bias[:] = bias
+    spec = CoreSpec.preset("small")
+    comp = compile_network(net, spec)
+    relayed = compile_network(net, spec, readout="relays")
+    st = comp.stats[-1]
+    assert st.blocks > 1 and st.relays == 0
+    assert int(comp.program.extras["latency_ticks"]) == \
+        int(relayed.program.extras["latency_ticks"]) - 1
+    assert (comp.program.output_index >= 0).sum() > 2  # several partials per class
+    x = _frames()
+    for T in (1, 7, 40, 160):
+        got, want = _decoded_vs_ideal(comp, x, T)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
