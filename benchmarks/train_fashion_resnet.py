@@ -19,7 +19,7 @@ into the convs by the exporter) to ``benchmarks/models/fashion_resnet8.onnx`` so
 split, through onnxruntime) goes to ``fashion_resnet8.json``, the per-epoch log to
 ``fashion_resnet8_train.log``.
 
-Usage: ``python benchmarks/train_fashion_resnet.py [--epochs 6] [--time-batches 20]``
+Usage: ``python benchmarks/train_fashion_resnet.py [--epochs 8] [--time-batches 20]``
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ def train(epochs: int, data_dir: str, seed: int = 0, batch: int = 128, lr: float
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--data-dir", default=DEFAULT_DIRS["fashion-mnist"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
