@@ -1,0 +1,10 @@
+"""The old path of ``snn.cores.hardware.energy``, kept as an alias of the same module.
+
+It moved when cores/ was split into compiler/, engine/ and hardware/; the old path is
+documented API (README, docs), so ``from snn.cores.energy import ...`` keeps working."""
+
+import sys
+
+from snn.cores.hardware import energy as _module
+
+sys.modules[__name__] = _module
