@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from snn.cores.engine._kernels import _prefetch
+from snn.cores.engine._llvm import prefetch as _prefetch
 from snn.fileio import atomic_write_text
 
 AHEAD = 8
