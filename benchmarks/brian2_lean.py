@@ -1,7 +1,7 @@
 """The fastest Brian2 formulation of the TrueNorth benchmark network we could write, against
 the engine with a full spike record, on the same network in one process.
 
-The project's Brian2 backend (``snn.cores.brian2_backend``) models any core program: every
+The project's Brian2 backend (``snn.cores.engine.brian2_backend``) models any core program: every
 neuron carries its reset mode, reset value, floor and leak as per-neuron constants, the
 20-bit clamp runs every tick and one ``Synapses`` object holds every delay. This script
 writes the benchmark network (``random_program``: reset by subtraction, one floor, leak > 0,
@@ -46,7 +46,7 @@ def lean_brian2(p, ticks: int, *, dtype: str = "int32", threads: int = 0,
     (spike record [S, 3] sorted by tick, core, neuron; fastest loop time s; build time s)."""
     import brian2 as b2
 
-    from snn.cores.brian2_backend import expand_synapses
+    from snn.cores.engine.brian2_backend import expand_synapses
 
     if not (p.reset_mode == 1).all() or len(np.unique(p.neg_threshold)) != 1:
         raise SystemExit("the lean model is written for the benchmark network (reset by "

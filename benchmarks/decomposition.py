@@ -82,7 +82,7 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
     passed to ``compile_network`` (frames that fit the split layers' relays).
     """
     from snn.cores.compiler import compile_network
-    from snn.cores.compiler_io import layer_table
+    from snn.cores.compiler.io import layer_table
     from snn.cores.evaluate import evaluate_program
     from snn.simulate import simulate
 
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--relay-calib", type=int, default=RELAY_CALIB,
                     help="calibration frames for the relays (0: data-free relays)")
     args = ap.parse_args(argv)
-    from cores import cores_markdown, cores_row  # benchmarks/cores.py
+    from cores_accuracy import cores_markdown, cores_row
     net, xs, ys, ann = load_model_data(args.model, args.frames, args.v_init, args.first)
     key = (args.model + (f"_v{args.v_init:g}" if args.v_init else "")
            + (f"_from{args.first}" if args.first else ""))

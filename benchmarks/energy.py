@@ -27,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from snn.cores.energy import (
+from snn.cores.engine import run
+from snn.cores.hardware.energy import (
     PUBLISHED,
     TN_CORES,
     TN_MEAN_HOPS,
@@ -36,7 +37,6 @@ from snn.cores.energy import (
     nominal_counts,
     published_table,
 )
-from snn.cores.engine import run
 from snn.cores.random_network import random_program
 from snn.fileio import atomic_write_text
 from snn.plots import _figure, save_figure

@@ -3,7 +3,7 @@
     python benchmarks/energy_choices.py [--program P] [--dataset D] [--ticks T]
 
 Runs one committed core program on held-out frames twice, with the default row-major
-placement and with the traffic-aware placement (``snn.cores.placement``, traffic measured
+placement and with the traffic-aware placement (``snn.cores.hardware.placement``, traffic measured
 on other frames), and writes the energy breakdown of both (truenorth, streaming and latency
 accountings) to ``benchmarks/results/energy_choices.{json,md}``. Accuracy and spikes do not
 change with the placement (the same neurons fire); only hops (and chip crossings) do.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from snn.cores.energy import EnergyModel, accountings
 from snn.cores.evaluate import evaluate_program
+from snn.cores.hardware.energy import EnergyModel, accountings
 from snn.cores.program import CoreProgram
 from snn.datasets import load
 from snn.fileio import atomic_write_json, atomic_write_text
@@ -30,7 +30,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def measured_traffic(program: CoreProgram, images: np.ndarray, ticks: int) -> np.ndarray:
     """Per-neuron spike counts [C, N] of ``images`` (the frames the placement learns from)."""
-    from snn.cores.compiler_io import encode_frames
+    from snn.cores.compiler.io import encode_frames
     from snn.cores.engine import run
 
     lat = int(program.extras["latency_ticks"])
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval", default="500:1000",
                     help="test frames measured (the Keras MLP was calibrated on 0:500)")
     args = ap.parse_args(argv)
-    from snn.cores.placement import place
+    from snn.cores.hardware.placement import place
     from snn.datasets import parse_range
 
     images, labels = load(args.dataset, None, "test")

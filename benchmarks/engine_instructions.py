@@ -36,7 +36,8 @@ from pathlib import Path
 CHILD = r"""
 import ctypes, json, sys
 import numba
-from snn.cores import _fastpath, engine
+from snn.cores import engine
+from snn.cores.engine import _fastpath
 from snn.cores.random_network import random_program
 numba.set_num_threads(1)
 cfg = json.loads(sys.argv[1])

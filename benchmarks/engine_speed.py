@@ -99,7 +99,7 @@ if cfg["general"]:
 if cfg["brian2"]:
     numba.set_num_threads(1)
     r = engine.run_prepared(prep, T, record="full")
-    from snn.cores.brian2_backend import run_brian2
+    from snn.cores.engine.brian2_backend import run_brian2
     c0 = time.process_time()
     t0 = time.perf_counter()
     b = run_brian2(p, T, engine.InputSpikes.from_program(p), record="full",

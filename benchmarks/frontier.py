@@ -5,7 +5,7 @@
 For each ``[[point]]`` of the spec it runs ``snn eval PROGRAM --data DATASET --ticks T --json
 benchmarks/results/frontier/MODEL_tT.json`` (kept: a rerun reuses a run whose JSON matches the
 point; ``--force`` reruns) and prices the run's counters with the ``truenorth`` and
-``truenorth-sop`` presets in both accountings (``snn.cores.energy.ACCOUNTINGS``). Writes
+``truenorth-sop`` presets in both accountings (``snn.cores.hardware.energy.ACCOUNTINGS``). Writes
 ``benchmarks/results/frontier.json`` (a list of points; ``j_per_frame`` and
 ``frames_per_s_per_w`` are streaming / truenorth, the accounting IBM's Eedn figures use) and
 ``frontier.md`` (tables per dataset with Eedn's points as rows, Pareto-optimal points marked).
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import tomllib
 
-from snn.cores.energy import COUNTER_KEYS, EnergyModel, accountings
+from snn.cores.hardware.energy import COUNTER_KEYS, EnergyModel, accountings
 from snn.eedn import EEDN_FRAMES_PER_S_PER_W, EEDN_POINTS, PNAS2016
 from snn.errors import ConfigError
 from snn.fileio import atomic_write_json, atomic_write_text

@@ -23,8 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from snn.cores.mesh import route_cost, traffic
-from snn.cores.placement import place
+from snn.cores.hardware.mesh import route_cost, traffic
+from snn.cores.hardware.placement import place
 from snn.cores.program import CoreProgram
 from snn.cores.random_network import layered_program
 from snn.fileio import atomic_write_text

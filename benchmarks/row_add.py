@@ -1,5 +1,5 @@
 """The fast path's inner step alone: one masked int8 weight row added into an int32 core
-membrane, rows prefetched 8 spikes ahead as in ``snn.cores._fastpath``, for weight tables of
+membrane, rows prefetched 8 spikes ahead as in ``snn.cores.engine._fastpath``, for weight tables of
 128 KB to 2 MB (2 to 32 cores of 256 x 256). Tells whether the row add is bound by the rows'
 memory or by the membrane's loads and stores.
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from snn.cores._kernels import _prefetch
+from snn.cores.engine._llvm import prefetch as _prefetch
 from snn.fileio import atomic_write_text
 
 AHEAD = 8

@@ -233,7 +233,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
 
     from snn.converters.binarized import predict
     from snn.converters.binarized_export import export_frame
-    from snn.cores.binarized_map import (
+    from snn.cores.compiler.binarized_map import (
         compile_binarized,
         decode_scores,
         frame_inputs,
@@ -288,7 +288,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
     exact_spikes = check_spikes(model, prog, xte[:args.spike_check], bits[:args.spike_check])
     energy = None
     try:
-        from snn.cores.energy import EnergyModel
+        from snn.cores.hardware.energy import EnergyModel
 
         em = EnergyModel.preset("truenorth")
         e = em.evaluate(counters, ticks=ticks, n_cores=prog.n_cores, n_frames=n)
@@ -357,7 +357,7 @@ def check_spikes(model, prog, images: np.ndarray, bits: np.ndarray) -> int:
     checked (raises AssertionError on the first difference)."""
     import torch
 
-    from snn.cores.binarized_map import frame_inputs
+    from snn.cores.compiler.binarized_map import frame_inputs
     from snn.cores.engine import run
 
     if len(images) == 0:

@@ -157,7 +157,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
     import torch
 
     from snn.converters.binarized_export import export_temporal
-    from snn.cores.binarized_map import compile_binarized, decode_scores, event_inputs
+    from snn.cores.compiler.binarized_map import compile_binarized, decode_scores, event_inputs
     from snn.cores.engine import run
 
     ck = torch.load(Path(args.models) / "nmnist_bsnn.pt", map_location="cpu", weights_only=False)
@@ -186,7 +186,7 @@ def cmd_cores(args: argparse.Namespace) -> int:
     per_frame = {k: float(v.mean()) for k, v in r.counters.items()}
     energy = None
     try:
-        from snn.cores.energy import EnergyModel
+        from snn.cores.hardware.energy import EnergyModel
 
         e = EnergyModel.preset("truenorth").evaluate(
             {k: int(v.sum()) for k, v in r.counters.items()}, ticks=ticks, n_cores=prog.n_cores,

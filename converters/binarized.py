@@ -269,7 +269,7 @@ class BlockReadout(nn.Module):
 # -- frame-mode network --------------------------------------------------------------------------
 def thermometer(images: torch.Tensor, levels: list[int] | tuple[int, ...]) -> torch.Tensor:
     """uint8-valued pixels [B, 1, H, W] -> binary [B, L, H, W]: channel k = pixel >= levels[k]
-    (same rule as ``snn.cores.binarized_map.thermometer_encode``)."""
+    (same rule as ``snn.cores.compiler.binarized_map.thermometer_encode``)."""
     lv = torch.as_tensor(list(levels), dtype=images.dtype, device=images.device)
     return (images >= lv.view(1, -1, 1, 1)).to(torch.float32)
 

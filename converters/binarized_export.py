@@ -1,7 +1,7 @@
 """Export trained binarized networks (``snn.converters.binarized``) to a ``SpikingNetwork``.
 
 Weights become integers (+1/-1/0, stored as float32 holding exact integers), thresholds
-integers, and ``meta["binarized"] = True`` selects ``snn.cores.binarized_map`` in the
+integers, and ``meta["binarized"] = True`` selects ``snn.cores.compiler.binarized_map`` in the
 compiler. Semantics recorded in the meta (see docs/binarized.md):
 
 frame mode  (``binarized_mode = "frame"``): each spiking layer is evaluated once per frame,

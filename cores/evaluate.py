@@ -8,13 +8,13 @@ readout has 2k-bit weights); the prediction is the arg-max (ties: lowest class).
 
 Several tick counts are one run of ``max(T) + latency_ticks`` core ticks: the engine takes
 a snapshot of its counters, the readout counts and the readout membranes after ``T +
-latency_ticks`` ticks for every requested T (``snn.cores._fastpath._snapshot``), which is
+latency_ticks`` ticks for every requested T (``snn.cores.engine._fastpath._snapshot``), which is
 what a run of that many ticks on the same input stream ends with. The input is one stream
 of ``max(T)`` encoded ticks, so the counters at a smaller T include the work of the inputs
 that entered during its latency ticks (a pipelined stream, as on hardware); the decoded
 value does not (they reach the readout after T + latency ticks).
 
-Frames stream through in batches (``snn.cores.stream``): each frame is encoded, expanded
+Frames stream through in batches (``snn.cores.engine.stream``): each frame is encoded, expanded
 through the input map and run inside the engine's parallel loop, so memory does not grow
 with the number of frames and both CPUs run frames. ``scheduler``: frames are sharded over
 a Dask cluster instead (identical results: every count is an integer sum over frames).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn.cores.compiler_io import check_compiled
+from snn.cores.compiler.io import check_compiled
 from snn.cores.program import CoreProgram
 from snn.cores.readout import COUNTER_KEYS, decode, readout_neurons  # noqa: F401 (API)
 from snn.errors import ConfigError
@@ -51,7 +51,7 @@ def evaluate_program(program: CoreProgram, images: np.ndarray, labels: np.ndarra
     json_path: where a Ctrl-C writes the frames finished so far (``"interrupted": true``)
     before KeyboardInterrupt propagates; ``extra`` is merged into that dict.
     """
-    from snn.cores.stream import FrameStream, Tally
+    from snn.cores.engine.stream import FrameStream, Tally
     check_compiled(program)
     ts = sorted({int(t) for t in np.atleast_1d(ticks_list)})
     if not ts or ts[0] < 1:
@@ -64,7 +64,7 @@ def evaluate_program(program: CoreProgram, images: np.ndarray, labels: np.ndarra
     t0 = time.perf_counter()
     try:
         if scheduler:
-            from snn.cores.stream import run_on_dask
+            from snn.cores.engine.stream import run_on_dask
             run_on_dask(scheduler, program, images, labels, ts, seed, chip, tally, progress)
         else:
             stream = FrameStream(program, ts, seed=seed, chip_size=chip)
@@ -120,15 +120,15 @@ def _chips(program: CoreProgram, chip: tuple[int, int]) -> int:
 
 def energy_per_frame(program: CoreProgram, counters: dict, latency: int,
                      preset: str | None, accounting: str = "latency") -> dict | None:
-    """Energy per frame for each T (``snn.cores.energy``), or None without a preset.
+    """Energy per frame for each T (``snn.cores.hardware.energy``), or None without a preset.
 
     ``accounting``: "latency" (each frame charged T + latency ticks of static and per-tick
     energy) or "streaming" (a new frame every T ticks: charged T ticks); see
-    ``snn.cores.energy.ACCOUNTINGS``."""
+    ``snn.cores.hardware.energy.ACCOUNTINGS``."""
     if preset is None:
         return None
     try:
-        from snn.cores.energy import EnergyModel, accountings
+        from snn.cores.hardware.energy import EnergyModel, accountings
     except ImportError:
         return None
     model = EnergyModel.preset(preset)

@@ -3,7 +3,7 @@
 Events come through ``snn.event_data`` with the transforms the training script used (stored
 by ``snn compile`` in the program's ``event_transform`` extra: tonic Denoise, Downsample in
 space and time, 1 ms ticks, one spike per element and tick) and reach the cores at their
-ticks as ``InputSpikes`` (``snn.cores.binarized_map.event_inputs``): no framing.
+ticks as ``InputSpikes`` (``snn.cores.compiler.binarized_map.event_inputs``): no framing.
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ def evaluate_events(program: CoreProgram, spikes: list[tuple[np.ndarray, np.ndar
                     energy_preset: str = "truenorth") -> dict[str, Any]:
     """Accuracy, counters and energy with inputs cut to each of ``input_ticks`` ticks; each
     run lasts input ticks + the program's latency. ``energy``: latency accounting;
-    ``energy_streaming``: a new sample every T input ticks (``snn.cores.energy.ACCOUNTINGS``)."""
-    from snn.cores.binarized_map import decode_scores, event_inputs
-    from snn.cores.energy import EnergyModel, accountings
+    ``energy_streaming``: a new sample every T input ticks
+    (``snn.cores.hardware.energy.ACCOUNTINGS``)."""
+    from snn.cores.compiler.binarized_map import decode_scores, event_inputs
     from snn.cores.engine import run
+    from snn.cores.hardware.energy import EnergyModel, accountings
 
     if str(program.extras.get("binarized_mode", "")) != "temporal":
         raise ConfigError("event data runs on temporal-mode programs (compiled from an event "
@@ -97,10 +98,10 @@ def evaluate_binarized_frames(program: CoreProgram, images: np.ndarray, labels: 
     one frame = the program's latency in ticks) on raw 0..255 images. ``energy``: latency
     accounting (every tick of the run); ``energy_streaming``: a new frame every
     ``stream_ticks`` = readout_ticks (the slowest pipeline stage), see
-    ``snn.cores.energy.ACCOUNTINGS``."""
-    from snn.cores.binarized_map import decode_scores, frame_inputs, thermometer_encode
-    from snn.cores.energy import EnergyModel, accountings
+    ``snn.cores.hardware.energy.ACCOUNTINGS``."""
+    from snn.cores.compiler.binarized_map import decode_scores, frame_inputs, thermometer_encode
     from snn.cores.engine import run
+    from snn.cores.hardware.energy import EnergyModel, accountings
 
     if str(program.extras.get("binarized_mode", "")) != "frame":
         raise ConfigError("not a frame-mode binarized program")

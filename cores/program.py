@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn.cores.spec import CoreSpec
+from snn.cores.hardware.spec import CoreSpec
 from snn.errors import FormatError, ProgramError
 from snn.fileio import atomic_savez
 

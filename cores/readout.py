@@ -40,7 +40,7 @@ def decode(program: CoreProgram, outputs: np.ndarray, potential: np.ndarray, tic
 
 def truncate(inp, ticks: int):
     """The events of ``inp`` before ``ticks``."""
-    from snn.cores.engine import InputSpikes
+    from snn.cores.engine.run_types import InputSpikes
     keep = inp.tick < ticks
     frame = np.repeat(np.arange(inp.n_frames), np.diff(inp.offsets))[keep]
     offsets = np.searchsorted(frame, np.arange(inp.n_frames + 1)).astype(np.int64)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from snn.bench_spec import ModelSpec, Prepared, Suite
+from snn.bench_spec import ModelSpec, PreparedModel, Suite
 from snn.errors import ConfigError, DatasetError
 
 #: frames per engine call (bounds the memory of the encoded inputs)
@@ -62,7 +62,7 @@ def ann_accuracy(model: Any, images: np.ndarray, labels: np.ndarray, pixel_scale
     return float((np.argmax(scores, axis=1) == np.asarray(labels)).mean())
 
 
-def prepare_model(suite: Suite, spec: ModelSpec) -> Prepared:
+def prepare_model(suite: Suite, spec: ModelSpec) -> PreparedModel:
     """Convert ``spec``'s model (calibrated on its ``calib`` frames) and load its ``eval``
     frames. Builtin models calibrate on the train split, file models on the test split; the
     two ranges of one split must not overlap (accuracy on held-out frames only)."""
@@ -81,7 +81,7 @@ def prepare_model(suite: Suite, spec: ModelSpec) -> Prepared:
     net = convert(model, calib_x, pixel_scale=scale, **(spec.options or {}))
     info = {"convert_s": time.perf_counter() - t0, "calib_frames": len(calib_x)}
     acc = ann_accuracy(model, eval_x, eval_y, scale)
-    return Prepared(spec=spec, network=net, images=eval_x, labels=eval_y, ann_accuracy=acc,
+    return PreparedModel(spec=spec, network=net, images=eval_x, labels=eval_y, ann_accuracy=acc,
                     info=info)
 
 
@@ -93,13 +93,13 @@ def _overlap(a: str, b: str) -> bool:
     return a0 < b1 and b0 < a1
 
 
-def evaluate_row(row: dict, prepared: Prepared, settings: dict) -> dict:
+def evaluate_row(row: dict, prepared: PreparedModel, settings: dict) -> dict:
     """Compile for ``row`` (preset, weight_bits, ticks), run every held-out frame on the
     engine, and return the row's figures (per frame unless named otherwise)."""
     from snn.cores.compiler import compile as compile_program
     from snn.cores.engine import COUNTERS, RunResult
-    from snn.cores.spec import CoreSpec
-    from snn.cores.stream import FrameStream
+    from snn.cores.engine.stream import FrameStream
+    from snn.cores.hardware.spec import CoreSpec
     from snn.report import Report
 
     t0 = time.perf_counter()

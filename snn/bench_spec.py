@@ -8,7 +8,7 @@ Suite file (paths relative to the suite file)::
     [suite]
     name = "default"
     seed = 0
-    energy = "truenorth"          # energy preset (snn.cores.energy)
+    energy = "truenorth"          # energy preset (snn.cores.hardware.energy)
     tick_us = 1000                # tick period
 
     [models.digits-mlp]
@@ -157,7 +157,7 @@ def load_suite(path: str | os.PathLike) -> Suite:
 
 
 @dataclass
-class Prepared:
+class PreparedModel:
     """A converted model and its held-out frames, shipped to the workers."""
 
     spec: ModelSpec

@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
-from snn.bench_spec import ModelSpec, Prepared, Row, Suite, load_suite
+from snn.bench_spec import ModelSpec, PreparedModel, Row, Suite, load_suite
 from snn.errors import ConfigError, SnnError
 from snn.fileio import atomic_write_text
 
-__all__ = ["ModelSpec", "Prepared", "Row", "Suite", "load_suite", "load_results", "run_suite",
+__all__ = ["ModelSpec", "PreparedModel", "Row", "Suite", "load_suite", "load_results", "run_suite",
            "to_markdown", "write_pareto", "write_results"]
 
 RESULTS_FORMAT = "snn-bench/1"
@@ -184,8 +184,8 @@ def eedn_references(rows: list[dict]) -> tuple[list[dict], list[dict]]:
 # -- running -------------------------------------------------------------------------------
 
 
-PrepareFn = Callable[[Suite, ModelSpec], Prepared]
-RowFn = Callable[[dict, Prepared, dict], dict]
+PrepareFn = Callable[[Suite, ModelSpec], PreparedModel]
+RowFn = Callable[[dict, PreparedModel, dict], dict]
 
 
 def _ignore_sigint() -> None:
@@ -230,7 +230,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None
     settings = {"seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us}
 
     # 1. convert each model once (here), 2. rows in parallel
-    prepared: dict[str, Prepared | str] = {}
+    prepared: dict[str, PreparedModel | str] = {}
     for name in dict.fromkeys(r.model for r in todo):
         t0 = time.perf_counter()
         try:
@@ -273,7 +273,7 @@ def run_suite(suite: Suite, out_dir: str | os.PathLike, *, scheduler: str | None
     return list(results.values())
 
 
-def _safe(row_fn: RowFn, row: dict, prepared: Prepared, settings: dict) -> dict:
+def _safe(row_fn: RowFn, row: dict, prepared: PreparedModel, settings: dict) -> dict:
     """Run one row; an error becomes a failed row (the others go on; a rerun retries it).
     Ctrl-C propagates. Errors that are not SnnError are bugs: their traceback is kept."""
     try:
@@ -320,7 +320,7 @@ def _run_pool(workers: int | None, rows: list[Row], prepared: dict, settings: di
 
 def _run_dask(address: str, rows: list[Row], prepared: dict, settings: dict, row_fn: RowFn,
               record: Callable, bar) -> None:
-    from snn.cores.stream import dask_client
+    from snn.cores.engine.stream import dask_client
     client = dask_client(address, DASK_CONNECT_TIMEOUT)
     from distributed import as_completed
     futs = []

@@ -46,7 +46,7 @@ def run_demo(out: str | Path = "demo-output", *, ticks: int = 32, seed: int = 0,
     from snn.cores.compiler import encode_frames, layer_table
     from snn.cores.engine import run
     from snn.cores.evaluate import decode
-    from snn.cores.spec import CoreSpec
+    from snn.cores.hardware.spec import CoreSpec
     from snn.datasets import load_digits
     from snn.plots import plot_accuracy_vs_ticks, plot_decomposition, plot_raster
     from snn.runfile import SpikeRun, membrane_traces

@@ -2,7 +2,7 @@
 accuracy), to set beside ours (``snn bench`` Pareto plots, ``benchmarks/frontier.py``).
 
 Measured on the chip with frames streamed back to back (so compare them with the streaming
-accounting, ``snn.cores.energy.ACCOUNTINGS``). Only the figures below are used: the PNAS
+accounting, ``snn.cores.hardware.energy.ACCOUNTINGS``). Only the figures below are used: the PNAS
 paper's per-dataset table was not available to us, so its eight datasets enter as the
 abstract's bound (> 6,000 frames/s/W), not as points.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snn.cores.mesh import LinkLoad
+from snn.cores.hardware.mesh import LinkLoad
 from snn.plots import _figure, save_figure
 
 

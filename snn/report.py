@@ -2,7 +2,7 @@
 ``snn-report/1``).
 
 Every count comes from the engine's counters of the run; derived figures (energy, power,
-GSOP/s/W, J/frame, frames/s/W) apply an :class:`~snn.cores.energy.EnergyModel` to them. A
+GSOP/s/W, J/frame, frames/s/W) apply an :class:`~snn.cores.hardware.energy.EnergyModel` to them. A
 field that does not come from the run's counters is named in ``estimated`` with the reason.
 Written as JSON (machine), Markdown (people) and a short table for the command line.
 """
@@ -75,7 +75,7 @@ class Report:
                  input_ticks: int | None = None) -> Report:
         """Build from a CoreProgram and the engine's RunResult of it.
 
-        Energy in two accountings (``snn.cores.energy.ACCOUNTINGS``): ``energy_j``,
+        Energy in two accountings (``snn.cores.hardware.energy.ACCOUNTINGS``): ``energy_j``,
         ``j_per_frame``, ``frames_per_s_per_w``... charge each frame every tick it ran
         (latency); ``stream_*`` charge ``input_ticks`` per frame (a new frame every T ticks).
         ``input_ticks`` defaults to the ticks run less the program's pipeline depth.
@@ -86,8 +86,8 @@ class Report:
         also the program's extras ``layer_names``/``core_layer``; the peak link load needs
         ``record="counts"``.
         """
-        from snn.cores.energy import EnergyModel
-        from snn.cores.mesh import link_load, traffic
+        from snn.cores.hardware.energy import EnergyModel
+        from snn.cores.hardware.mesh import link_load, traffic
 
         if energy_model is None or isinstance(energy_model, str):
             energy_model = EnergyModel.preset(energy_model or "truenorth")
@@ -114,7 +114,7 @@ class Report:
             if pipeline is None or input_ticks == T:
                 notes.append("streaming accounting: the program stores no pipeline depth "
                              f"below the ticks run, so a frame is taken to need all {T} ticks")
-        from snn.cores.energy import accountings
+        from snn.cores.hardware.energy import accountings
         both = accountings(energy_model, counters, int(input_ticks), T, C, n_frames=B,
                            tick_s=tick_s)
         e, st = both["latency"], both["streaming"]
@@ -418,7 +418,7 @@ def energy_results(args: Any, program: Any, result: Any, doc: dict) -> Report | 
             raise ConfigError("--tick-us sets the tick period of the energy model: give "
                               "--energy PRESET too (e.g. --energy truenorth)")
         return None
-    from snn.cores.energy import EnergyModel
+    from snn.cores.hardware.energy import EnergyModel
 
     model = EnergyModel.preset(preset)
     if tick_us is not None and not tick_us > 0:

@@ -220,7 +220,7 @@ def validate_program(p: Any) -> None:
                            "empty counters)", _first_index(bad))
     spec_name = _extra(p, "spec", "US", 0)
     if spec_name is not None:
-        from snn.cores.spec import CoreSpec
+        from snn.cores.hardware.spec import CoreSpec
         from snn.errors import ConfigError
         try:
             spec = CoreSpec.preset(str(spec_name.reshape(-1)[0]))
@@ -238,7 +238,7 @@ def validate_program(p: Any) -> None:
             raise ProgramError("x_input_shape", f"{shape.tolist()} is {n_el} values a frame, "
                                f"more than {MAX_INPUT_ELEMENTS}")
     enc = _extra(p, "encoding", "US", 0)
-    # binarized programs (snn.cores.binarized_map) take thermometer frames or events
+    # binarized programs (snn.cores.compiler.binarized_map) take thermometer frames or events
     binarized = _extra(p, "binarized_mode", "US", 0) is not None
     allowed = ("current", "rate", "poisson") + (("thermometer", "events") if binarized else ())
     if enc is not None and str(enc.reshape(-1)[0]) not in allowed:

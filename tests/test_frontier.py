@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from snn.cores.energy import EnergyModel
+from snn.cores.hardware.energy import EnergyModel
 from snn.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

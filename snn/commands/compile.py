@@ -54,8 +54,8 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from snn.converters.binarized_load import is_binarized_checkpoint, load_binarized
     from snn.cores.compiler import compile as compile_net
-    from snn.cores.compiler_io import format_table, layer_table
-    from snn.cores.spec import CoreSpec
+    from snn.cores.compiler.io import format_table, layer_table
+    from snn.cores.hardware.spec import CoreSpec
     from snn.fileio import check_outputs
     from snn.network import SpikingNetwork
     from snn.validate import validate_program

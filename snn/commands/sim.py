@@ -58,7 +58,7 @@ def simulate(args: argparse.Namespace) -> tuple[object, object]:
         raise ConfigError(f"--ticks {args.ticks} is more than {MAX_SIM_TICKS} (about a minute "
                           "a core, and the run cannot be stopped midway): run fewer ticks")
     program = CoreProgram.load(args.program)
-    from snn.cores.options import EngineOptions, threads_for_load
+    from snn.cores.engine.options import EngineOptions, threads_for_load
     threads, why = threads_for_load()
     if why and args.backend == "numba" and program.n_cores >= EngineOptions().par_min_cores:
         print(f"snn sim: {why}", file=sys.stderr)

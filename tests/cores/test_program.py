@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from snn.cores.hardware.spec import CoreSpec
 from snn.cores.program import CoreProgram
-from snn.cores.spec import CoreSpec
 from snn.errors import FormatError, ProgramError
 
 SPEC = CoreSpec(name="t", axons=4, neurons=4)

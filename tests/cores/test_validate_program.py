@@ -163,7 +163,7 @@ def _npy(a: np.ndarray) -> bytes:
 
 
 def test_program_without_input_map_points_to_snn_sim(tmp_path, capsys):
-    from snn.cores.random_network import random_test_program
+    from random_test_programs import random_test_program
     path = random_test_program(1, n_cores=2).save(tmp_path / "hand.npz")
     assert main(["eval", str(path), "--data", "digits", "--range", "0:2", "--ticks", "4"]) == 1
     err = capsys.readouterr().err

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from snn.bench_suite import Prepared, Row, load_results, load_suite, run_suite
+from snn.bench_suite import PreparedModel, Row, load_results, load_suite, run_suite
 from snn.errors import ConfigError
 
 SUITE = """\
@@ -39,11 +39,11 @@ ticks = [8]
 CALLS: list[str] = []
 
 
-def fake_prepare(suite, spec) -> Prepared:
-    return Prepared(spec=spec, network=None, images=None, labels=None, ann_accuracy=0.95)
+def fake_prepare(suite, spec) -> PreparedModel:
+    return PreparedModel(spec=spec, network=None, images=None, labels=None, ann_accuracy=0.95)
 
 
-def fake_row(row: dict, prepared: Prepared, settings: dict) -> dict:
+def fake_row(row: dict, prepared: PreparedModel, settings: dict) -> dict:
     CALLS.append(f"{row['model']}/{row['preset']}/w{row['weight_bits'] or 'auto'}/"
                  f"t{row['ticks']}")
     if row["ticks"] == 16 and row["preset"] == "small" and row["weight_bits"] == 2:
@@ -59,7 +59,7 @@ def fake_row(row: dict, prepared: Prepared, settings: dict) -> dict:
             "wall_s": 0.01}
 
 
-def interrupting_row(row: dict, prepared: Prepared, settings: dict) -> dict:
+def interrupting_row(row: dict, prepared: PreparedModel, settings: dict) -> dict:
     if len(CALLS) == 2:
         raise KeyboardInterrupt
     return fake_row(row, prepared, settings)
@@ -170,7 +170,7 @@ def test_default_suite_parses():
     assert s.rows and {r.model for r in s.rows} <= set(s.models)
 
 
-def quick_prepare(suite, spec) -> Prepared:
+def quick_prepare(suite, spec) -> PreparedModel:
     """prepare_model with a shorter training (runs in the parent: need not pickle)."""
     import snn.bench_pipeline as bp
     from snn.converters import convert
@@ -179,7 +179,7 @@ def quick_prepare(suite, spec) -> Prepared:
     model = train_digits_mlp(seed=0, epochs=12)
     calib, _ = bp.load_frames(suite, spec, "train", spec.calib)
     x, y = bp.load_frames(suite, spec, "test", spec.eval)
-    return Prepared(spec, convert(model, calib), x, y, bp.ann_accuracy(model, x, y, 1 / 255))
+    return PreparedModel(spec, convert(model, calib), x, y, bp.ann_accuracy(model, x, y, 1 / 255))
 
 
 def test_real_rows_on_a_process_pool(tmp_path):
@@ -215,7 +215,7 @@ def test_real_rows_on_a_process_pool(tmp_path):
     assert by_t[16]["accuracy"] >= 0.85
 
 
-def broken_row(row: dict, prepared: Prepared, settings: dict) -> dict:
+def broken_row(row: dict, prepared: PreparedModel, settings: dict) -> dict:
     if row["ticks"] == 8:
         raise TypeError("a bug")
     return fake_row(row, prepared, settings)

@@ -10,7 +10,7 @@ import pytest
 
 import snn
 from snn.cli import main
-from snn.cores.energy import EnergyModel
+from snn.cores.hardware.energy import EnergyModel
 from snn.cores.program import CoreProgram
 from snn.errors import FormatError
 
@@ -115,7 +115,7 @@ def test_bad_report_files(tmp_path):
 
 def test_from_a_real_engine_run_and_mesh_heatmap(tmp_path):
     from snn.cores.engine import run
-    from snn.cores.mesh import core_activity, link_load, traffic
+    from snn.cores.hardware.mesh import core_activity, link_load, traffic
     from snn.plots_mesh import plot_mesh
 
     rng = np.random.default_rng(0)

@@ -136,7 +136,7 @@ def test_raster_on_a_report_is_a_clear_error(tmp_path, capsys):
 
 
 def test_raster_spike_beyond_the_program_is_a_clear_error(tmp_path, capsys):
-    from snn.cores.random_network import random_test_program
+    from random_test_programs import random_test_program
     prog = random_test_program(0, n_cores=2).save(tmp_path / "p.npz")
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"ticks": 4, "spikes": [[0, 0, 1], [1, 7, 0]]}))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from random_test_programs import random_test_program
 
 from snn.cli import main
 from snn.cores import engine
-from snn.cores.random_network import random_test_program
 
 
 def _saved(tmp_path):

@@ -1,0 +1,160 @@
+"""Relays of fan-in splits (snn.cores.compiler.relays): they conserve charge, so a split readout's
+decoded value stays within the relays' thresholds of the ideal one however long the run,
+where relays that floor their potential at 0 lose charge every time a block's running sum
+changes sign."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snn.cores.compiler import compile_network, encode_frames
+from snn.cores.engine import run
+from snn.cores.evaluate import decode
+from snn.cores.hardware.spec import CoreSpec
+from snn.errors import ConfigError
+from snn.network import Dense, Flatten, SpikingNetwork
+from snn.simulate import simulate
+
+f = np.float32
+
+
+def _sign_flip_net(n_pairs: int = 20) -> SpikingNetwork:
+    """Readout of 2 neurons over 2 * n_pairs inputs: +3 on even inputs, -2 on odd ones
+    (neuron 1: the opposite signs). Integer weights: quantisation is exact."""
+    w = np.zeros((2, 2 * n_pairs), f)
+    w[0, 0::2], w[0, 1::2] = 3, -2
+    w[1, 0::2], w[1, 1::2] = -3, 2
+    return SpikingNetwork((1, 1, 2 * n_pairs), [
+        Flatten("flat", ("input",)),
+        Dense("out", ("flat",), True, np.full(2, 1000, f), weight=w, bias=np.zeros(2, f)),
+    ], {"encoding": "rate"})
+
+
+def _frames(n_pairs: int = 20) -> np.ndarray:
+    """Even inputs at half rate, odd ones every tick: within a block the running partial
+    sum goes up and down every tick (+1, -2, +1, -2, ...)."""
+    x = np.zeros((1, 1, 1, 2 * n_pairs), np.uint8)
+    x[..., 0::2], x[..., 1::2] = 128, 255
+    return x
+
+
+def _decoded_vs_ideal(comp, x: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
+    prog = comp.program
+    lat = int(prog.extras["latency_ticks"])
+    res = run(prog, T + lat, encode_frames(prog, x, T), return_potential=True)
+    got = decode(prog, res.outputs, res.potential, T)
+    sim = simulate(comp.quantised, x, T, encoding="rate", dtype=np.float64)
+    lq = comp.quants["out"]
+    want = sim.potential[0] * (lq.delta / lq.s)[None, :]
+    return got, want
+
+
+@pytest.mark.parametrize("relays", ["signed", "biased"])
+def test_split_readout_error_bounded_by_relay_thresholds(relays: str) -> None:
+    comp = compile_network(_sign_flip_net(), CoreSpec.preset("small"), relays=relays,
+                           readout="relays")
+    st = comp.stats[-1]
+    assert st.blocks > 1 and st.relays > 0
+    prog = comp.program
+    relay = (prog.extras["core_role"] == 1)[:, None] & (prog.target_core >= 0)
+    tr = prog.threshold[relay]
+    assert np.all(prog.neg_threshold[relay] > 2 ** 18)  # no floor: nothing is clamped
+    x = _frames()
+    for T in (40, 160):
+        got, want = _decoded_vs_ideal(comp, x, T)
+        assert np.abs(want).max() > 100
+        # each relay holds back less than its threshold (safe parameters never lag)
+        bound = tr.sum() / 2  # the relays of both readout neurons
+        assert np.all(np.abs(got - want) <= bound), (T, got, want, bound)
+    # the error does not grow with the run: conserved, only the last residuals are missing
+    e40 = np.abs(np.subtract(*_decoded_vs_ideal(comp, x, 40)))
+    e160 = np.abs(np.subtract(*_decoded_vs_ideal(comp, x, 160)))
+    assert e160.max() <= e40.max() + tr.max()
+
+
+def test_calibrated_relays_exact_without_input_and_tighter() -> None:
+    """Calibration picks T_r from the partial sums: smaller thresholds (less residual)."""
+    net = _sign_flip_net()
+    spec = CoreSpec.preset("small")
+    safe = compile_network(net, spec, readout="relays")
+    cal = compile_network(net, spec, calibration=_frames(), readout="relays")
+    assert cal.program.n_cores == safe.program.n_cores
+    got_s, want = _decoded_vs_ideal(safe, _frames(), 100)
+    got_c, _ = _decoded_vs_ideal(cal, _frames(), 100)
+    assert np.abs(got_c - want).max() <= np.abs(got_s - want).max()
+
+
+def test_relay_options_checked() -> None:
+    net = _sign_flip_net()
+    with pytest.raises(ConfigError, match="relays"):
+        compile_network(net, relays="floor")
+    with pytest.raises(ConfigError, match="readout='sum'"):
+        compile_network(net, readout="sum")
+    with pytest.raises(ConfigError, match="calibration"):
+        compile_network(net, calibration=np.zeros((2, 28, 28), np.uint8))
+
+
+def test_network_calibration_frames_travel_to_the_compiler(tmp_path) -> None:
+    """Frames kept in the network file (as `convert` does) are what compile uses by
+    default: the same program as passing them explicitly, and not the data-free one."""
+    net = _sign_flip_net()
+    net.calibration = _frames()
+    path = tmp_path / "net.npz"
+    net.save(path)
+    loaded = SpikingNetwork.load(path)
+    np.testing.assert_array_equal(loaded.calibration, _frames())
+    spec = CoreSpec.preset("small")
+    default = compile_network(loaded, spec, readout="relays").program
+    explicit = compile_network(_sign_flip_net(), spec, calibration=_frames(),
+                               readout="relays").program
+    np.testing.assert_array_equal(default.threshold, explicit.threshold)
+    np.testing.assert_array_equal(default.leak, explicit.leak)
+    assert SpikingNetwork.load(path).calibration is not None
+    net.calibration = None
+    net.save(path)
+    assert SpikingNetwork.load(path).calibration is None
+
+
+def test_compiling_with_relays_does_not_load_torch() -> None:
+    """Calibrating relays runs the ideal simulator; neither it nor the compiler may load
+    torch (a core program compiles with numpy and numba alone; docs/design.md §8)."""
+    import inspect
+    import subprocess
+    import sys
+    code = "\n".join([
+        "import sys", "import numpy as np",
+        "from snn.cores.compiler import compile_network",
+        "from snn.cores.hardware.spec import CoreSpec",
+        "from snn.network import Dense, Flatten, SpikingNetwork",
+        "f = np.float32",
+        inspect.getsource(_sign_flip_net), inspect.getsource(_frames),
+        "comp = compile_network(_sign_flip_net(), CoreSpec.preset('small'),"
+        " calibration=_frames(), readout='relays')",
+        "assert comp.stats[-1].relays > 0",
+        "print('torch' in sys.modules)"])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+
+
+@pytest.mark.parametrize("bias", [0.0, 7.0])
+def test_partial_readout_decodes_exactly(bias: float) -> None:
+    """The default for a readout wider than a core: partial readout neurons, one per input
+    block, whose integrated inputs the decode adds. No relay, no lag: the decoded value
+    equals the quantised network's integrated input at every T, and the readout takes
+    no extra tick."""
+    net = _sign_flip_net()
+    net.layers[-1].bias[:] = bias
+    spec = CoreSpec.preset("small")
+    comp = compile_network(net, spec)
+    relayed = compile_network(net, spec, readout="relays")
+    st = comp.stats[-1]
+    assert st.blocks > 1 and st.relays == 0
+    assert int(comp.program.extras["latency_ticks"]) == \
+        int(relayed.program.extras["latency_ticks"]) - 1
+    assert (comp.program.output_index >= 0).sum() > 2  # several partials per class
+    x = _frames()
+    for T in (1, 7, 40, 160):
+        got, want = _decoded_vs_ideal(comp, x, T)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
