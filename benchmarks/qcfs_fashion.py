@@ -14,7 +14,9 @@ cores x T x (9.92 uW x 1 ms + 5.67 nJ) + spikes x 0.236 nJ per frame).
 
 Writes ``benchmarks/results/qcfs_fashion.{json,md}`` (rows merged by network, so networks
 can be run one at a time) and, with ``--keep``, copies the core program to
-``benchmarks/models/qcfs_fashion_{net}_cores.npz``.
+``benchmarks/models/qcfs_fashion_{net}_cores.npz``. ``--weight-bits K`` compiles with K axons
+per input (results and program named ``{net}_kK``): at K = 3 a free axon type holds every
+layer's leak until its first input (see docs/compiler.md, Leak hold), which K = 4 cannot.
 
 Usage: ``python benchmarks/qcfs_fashion.py --net small_L4 --ticks 4,8,16 [--keep]``
 """
@@ -47,6 +49,10 @@ NETS = {
     "small_L8": ("qcfs_fashion_small_L8.pt", 8, "qcfs_fashion_small_float.pt", "spiking"),
     "nosplit_L4": ("qcfs_fashion_nosplit_L4.pt", 4, "qcfs_fashion_nosplit_float.pt",
                    "spiking"),
+    "sep_L4": ("qcfs_fashion_sep_L4.pt", 4, "qcfs_fashion_sep_float.pt", "spiking"),
+    "sep_L8": ("qcfs_fashion_sep_L8.pt", 8, "qcfs_fashion_sep_float.pt", "spiking"),
+    "sep48_L4": ("qcfs_fashion_sep48_L4.pt", 4, "qcfs_fashion_sep48_float.pt", "spiking"),
+    "sep48_L8": ("qcfs_fashion_sep48_L8.pt", 8, "qcfs_fashion_sep48_float.pt", "spiking"),
     "cnn_avg_L8": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "linear"),
     "cnn_avg_L8_spk": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "spiking"),
 }
@@ -65,11 +71,14 @@ def ann_rows(model_file: str, levels: int, float_file: str, x: torch.Tensor,
             "qcfs_ann_input_L": evaluate(q, x, y, levels=levels)}
 
 
-def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool) -> dict:
+def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool,
+            weight_bits: int | None = None) -> dict:
     from snn.network import SpikingNetwork
     from snn.simulate import simulate
 
     model_file, levels, float_file, avgpool = NETS[name]
+    bits = [] if weight_bits is None else ["--weight-bits", str(weight_bits)]
+    tag = name if weight_bits is None else f"{name}_k{weight_bits}"
     xte, yte = load("fashion-mnist", None, "test")
     sl = parse_range(frames, len(xte))
     x, y = xte[sl], yte[sl]
@@ -86,7 +95,9 @@ def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool) ->
     net = SpikingNetwork.load(net_path)
     ideal = simulate(net, x, ticks, encoding="rate", progress=False).accuracy(y)
     print(f"[{name}] ideal SNN (rate input): {ideal}", flush=True)
-    assert snn(["compile", str(net_path), "--ticks", str(levels), "--out", str(prog),
+    prog, table = work / f"{tag}_cores.npz", work / f"{tag}_layers.json"
+    ev_path = work / f"{tag}_eval.json"
+    assert snn(["compile", str(net_path), "--ticks", str(levels), *bits, "--out", str(prog),
                 "--json", str(table)]) == 0
     assert snn(["eval", str(prog), "--data", "fashion-mnist", "--range", frames, "--ticks",
                 ",".join(map(str, ticks)), "--json", str(ev_path)]) == 0
@@ -104,14 +115,15 @@ def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool) ->
             "cores_x_t": int(ev["cores"]) * t,
             "sops_per_frame": ev["sops_per_frame"][k], "spikes_per_frame": spikes})
     out = {"model": model_file, "levels": levels, "float_model": float_file,
-           "avgpool": avgpool, "frames": f"fashion-mnist test {sl.start}:{sl.stop}",
+           "avgpool": avgpool, "weight_bits": weight_bits or "compiler default",
+           "frames": f"fashion-mnist test {sl.start}:{sl.stop}",
            "calibration": "fashion-mnist train 0:500 (16 kept for relays)",
            "cores": int(ev["cores"]), "latency_ticks": int(ev["latency_ticks"]),
            "relays_calibrated_at_ticks": levels, **anns, "rows": rows,
            "layers": json.loads(table.read_text()), "wall_s": round(time.time() - t0, 1),
            "device": "CPU (engine: numba), truenorth preset"}
     if keep:
-        dest = MODELS / f"qcfs_fashion_{name}_cores.npz"
+        dest = MODELS / f"qcfs_fashion_{tag}_cores.npz"
         shutil.copyfile(prog, dest)
         out["program"] = f"benchmarks/models/{dest.name} ({dest.stat().st_size} bytes)"
     return out
@@ -154,13 +166,16 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/qcfs_fashion", help="folder for nets/programs")
     ap.add_argument("--keep", action="store_true", help="copy the program to benchmarks/models")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weight-bits", type=int, default=None,
+                    help="snn compile --weight-bits (results and program named NET_kK)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ticks = sorted({int(t) for t in args.ticks.split(",")})
-    out = run_net(args.net, ticks, args.frames, Path(args.work), args.keep)
+    out = run_net(args.net, ticks, args.frames, Path(args.work), args.keep, args.weight_bits)
     path = RESULTS / "qcfs_fashion.json"
     res = json.loads(path.read_text()) if path.exists() else {"nets": {}}
-    res["nets"][args.net] = out
+    tag = args.net if args.weight_bits is None else f"{args.net}_k{args.weight_bits}"
+    res["nets"][tag] = out
     atomic_write_json(path, res)
     atomic_write_text(RESULTS / "qcfs_fashion.md", to_markdown(res))
     print(to_markdown(res))

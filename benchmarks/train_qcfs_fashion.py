@@ -18,9 +18,14 @@ Networks (input 1x28x28, pixel / 255)::
             depthwise conv7x7 valid (64) dense 64->10   (~730 cores; fan-in <= 64 inputs
             per neuron, so no 4-bit layer but the last conv needs relays, which cost
             accuracy at few ticks)
+    sep:    conv5x5/2 (1->32) depthwise conv3x3/2 (32) conv1x1 (32->64)
+            depthwise conv3x3 (64) conv1x1 (64->64) dense 3136->10     (~700 cores; every
+            hidden layer fits one core's axons at 4-bit weights: fan-in <= 64 inputs, no
+            relays; the readout is split into partial readout neurons, exact)
+    sep48:  sep with 48 channels in the first two layers (conv1x1 48->64)   (~840 cores)
 
-(core counts: truenorth, 4-bit weights; the readout's fan-in is kept <= 1568 because the
-compiler needs one relay axon pair per 64-input block for each of its 20 neurons.)
+(core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
+from when a wide readout needed relays; partial readout neurons now add it exactly.)
 
 Usage: ``python benchmarks/train_qcfs_fashion.py --net small --levels 4 --qcfs-epochs 8``
 """
@@ -46,9 +51,9 @@ HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 
 
-def _cbr(cin: int, cout: int, k: int, stride: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, k, stride, k // 2, bias=False), nn.BatchNorm2d(cout),
-            nn.ReLU()]
+def _cbr(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout), nn.ReLU()]
 
 
 def make_model(net: str) -> nn.Sequential:
@@ -71,6 +76,12 @@ def make_model(net: str) -> nn.Sequential:
         return nn.Sequential(*_cbr(1, 32, 5, 2), *grouped(32, 64, 3, 2, 1, 8),
                              *_cbr(64, 64, 1, 1), *grouped(64, 64, 7, 1, 0, 64),
                              nn.Flatten(), nn.Dropout(0.1), nn.Linear(64, 10))
+    if net in ("sep", "sep48"):
+        c = 48 if net == "sep48" else 32
+        return nn.Sequential(*_cbr(1, c, 5, 2), *_cbr(c, c, 3, 2, groups=c),
+                             *_cbr(c, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
+                             *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
+                             nn.Linear(64 * 7 * 7, 10))
     raise ValueError(f"unknown net {net!r}")
 
 
@@ -116,7 +127,8 @@ def save_model(model: nn.Module, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--net", choices=["small", "medium", "large", "nosplit"], default="small")
+    ap.add_argument("--net", default="small",
+                    choices=["small", "medium", "large", "nosplit", "sep", "sep48"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)
