@@ -35,6 +35,7 @@ import torch
 from snn.cli import main as snn
 from snn.converters.qcfs import from_stock
 from snn.converters.torch_import import load_torch
+from snn.cores.hardware.energy import EnergyModel
 from snn.datasets import load, parse_range
 from snn.fileio import atomic_write_json, atomic_write_text
 from snn.finetune import evaluate
@@ -42,7 +43,6 @@ from snn.finetune import evaluate
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 RESULTS = HERE / "results"
-STATIC_W, E_TICK, E_SPIKE = 9.92e-6, 5.67e-9, 0.236e-9  # truenorth preset, per core / spike
 
 NETS = {
     "small_L4": ("qcfs_fashion_small_L4.pt", 4, "qcfs_fashion_small_float.pt", "spiking"),
@@ -58,9 +58,12 @@ NETS = {
 }
 
 
-def streaming_j(cores: int, ticks: int, spikes: float, tick_s: float = 1e-3) -> float:
-    """J per frame when a frame enters every T ticks and all cores run throughout."""
-    return cores * ticks * (STATIC_W * tick_s + E_TICK) + spikes * E_SPIKE
+def streaming_j(cores: int, ticks: int, spikes: float) -> float:
+    """J per frame when a frame enters every T ticks and all cores run throughout: the
+    truenorth preset's static, per-tick and per-spike terms (no SOP, hop or chip term; the
+    eval JSON's ``energy_streaming`` is the engine-counted accounting, with hops)."""
+    m = EnergyModel.preset("truenorth")
+    return cores * ticks * (m.p_static * m.tick_s + m.e_tick) + spikes * m.e_spike
 
 
 def ann_rows(model_file: str, levels: int, float_file: str, x: torch.Tensor,

@@ -392,41 +392,40 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
     uptr, ucols, umasks, urow, ublk = plan["units"]
     has = plan["has"]
     first_blk = np.where(has.any(axis=1), np.argmax(has, axis=1), -1)
-    term_class, term_weight = [], []
-    made = 0
+    placed: list[np.ndarray] = []  # the rows of the readout neurons, in output order
+
+    def add(core: int, r: np.ndarray, keep_leak: np.ndarray) -> None:
+        p = _neuron_params(st, r)
+        p["leak"] = np.where(keep_leak, p["leak"], 0)
+        nxt = len(r)
+        out = sum(len(x) for x in placed) + np.arange(nxt)
+        _add_neurons(b, core, nxt, **p, neg_threshold=np.full(nxt, big),
+                     target_core=np.full(nxt, -1), target_axon=np.zeros(nxt),
+                     delay=np.ones(nxt), output_index=out, unit=r)
+        placed.append(r)
+
+    cores = {ROLE_PARTIAL: 0, ROLE_DIRECT: 0}
     for groups in plan["partial_groups"]:
         for units in groups:
             units = units[has[urow[units], ublk[units]]]  # a class with no synapse here
             if not len(units):
                 continue
             core = b.new_core(st.index, ROLE_PARTIAL)
-            made += 1
-            nxt = len(units)
-            r, blk = urow[units], ublk[units]
-            _place_inputs(b, core, uptr, ucols, umasks, units, np.arange(nxt, dtype=np.int64),
-                          np.ones(nxt, np.int64), lq.bits, in_tick)
-            p = _neuron_params(st, r)
-            p["leak"] = np.where(blk == first_blk[r], p["leak"], 0)
-            out = len(term_class) + np.arange(nxt)
-            term_class.extend(st.term_class[r].tolist())
-            term_weight.extend(st.term_weight[r].tolist())
-            _add_neurons(b, core, nxt, **p, neg_threshold=np.full(nxt, big),
-                         target_core=np.full(nxt, -1), target_axon=np.zeros(nxt),
-                         delay=np.ones(nxt), output_index=out, unit=r)
-    # rows with no synapse at all: one partial each, so the leak (bias) still counts
+            cores[ROLE_PARTIAL] += 1
+            _place_inputs(b, core, uptr, ucols, umasks, units,
+                          np.arange(len(units), dtype=np.int64),
+                          np.ones(len(units), np.int64), lq.bits, in_tick)
+            r = urow[units]
+            add(core, r, ublk[units] == first_blk[r])
+    # rows with no synapse at all: one neuron each, so the leak (bias) still counts
     lone = np.flatnonzero(first_blk < 0)
     if len(lone):
-        core = b.new_core(st.index, ROLE_DIRECT)
-        nxt = len(lone)
-        out = len(term_class) + np.arange(nxt)
-        term_class.extend(st.term_class[lone].tolist())
-        term_weight.extend(st.term_weight[lone].tolist())
-        _add_neurons(b, core, nxt, **_neuron_params(st, lone), neg_threshold=np.full(nxt, big),
-                     target_core=np.full(nxt, -1), target_axon=np.zeros(nxt),
-                     delay=np.ones(nxt), output_index=out, unit=lone)
-    st.term_class = np.asarray(term_class, np.int64)
-    st.term_weight = np.asarray(term_weight, np.float64)
-    return StageStats(st.name, {"partial": made, "direct": int(len(lone) > 0)}, st.n, 0, 0, 0,
+        cores[ROLE_DIRECT] += 1
+        add(b.new_core(st.index, ROLE_DIRECT), lone, np.ones(len(lone), bool))
+    rows = np.concatenate(placed)
+    st.term_class = st.term_class[rows].astype(np.int64)
+    st.term_weight = st.term_weight[rows].astype(np.float64)
+    return StageStats(st.name, {ROLE_NAMES[k]: v for k, v in cores.items()}, st.n, 0, 0, 0,
                       plan["nb_in"], lq.bits, lq.exact, in_tick, in_tick, True)
 
 

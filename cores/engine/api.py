@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from snn.cores.engine.options import EngineOptions
-from snn.cores.engine.run_types import (  # noqa: F401 (the engine API re-exports its types)
+from snn.cores.engine.run_types import (
     BACKENDS,
     COUNTERS,
     RECORD_MODES,
