@@ -15,8 +15,9 @@ cores x T x (9.92 uW x 1 ms + 5.67 nJ) + spikes x 0.236 nJ per frame).
 Writes ``benchmarks/results/qcfs_fashion.{json,md}`` (rows merged by network, so networks
 can be run one at a time) and, with ``--keep``, copies the core program to
 ``benchmarks/models/qcfs_fashion_{net}_cores.npz``. ``--weight-bits K`` compiles with K axons
-per input (results and program named ``{net}_kK``): at K = 3 a free axon type holds every
-layer's leak until its first input (see docs/compiler.md, Leak hold), which K = 4 cannot.
+per input (results and program named ``{net}_kK``): fewer axons per input, coarser weights
+(every layer's leak before its first input is absorbed either way: docs/compiler.md, Leak
+hold).
 
 Usage: ``python benchmarks/qcfs_fashion.py --net small_L4 --ticks 4,8,16 [--keep]``
 """

@@ -11,8 +11,9 @@ Timing: external inputs of ideal tick t reach the first layer at core tick t; ev
 (layer to layer, relay to summing neuron) takes one tick, and a layer whose inputs come
 through relays starts one tick later. ``latency_ticks`` (stored) is the readout's offset: a
 run of T ideal ticks takes ``T + latency_ticks`` core ticks. Hidden neurons whose first input
-arrives at core tick d > 0 have their leak cancelled at ticks 0..d-1 by a hold axon
-(``_hold_weight``), so they start the ideal tick 0 at V = 0 as the ideal simulator does.
+arrives at core tick d > 0 absorb their leak at ticks 0..d-1 in a precharged start
+(``_precharge``) or cancel it with a hold axon (``_hold_weight``), so they start the ideal
+tick 0 at their initial membrane as the ideal simulator does.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from snn.cores.compiler.quantise import LayerQuant, mask_bits, quantise_network,
 from snn.cores.compiler.relays import calibrate, safe_params, source_spikes
 from snn.cores.compiler.tiling import conv_orders, greedy, partition_blocks, unit_cost
 from snn.cores.hardware.spec import CoreSpec
-from snn.cores.program import RESET_LINEAR, CoreProgram
+from snn.cores.program import RESET_LINEAR, V_MIN, CoreProgram
 from snn.errors import CompileError, ConfigError
 from snn.network import SpikingNetwork
 
@@ -126,6 +127,22 @@ def _hold_weight(b: _Build, core: int, axon: int, typ: int, leak: np.ndarray,
     return -leak
 
 
+def _precharge(v0: np.ndarray, leak: np.ndarray, threshold: np.ndarray,
+               ticks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start membranes that absorb ``ticks`` ticks of leak before the first input: V starts
+    at ``v0 - ticks * leak`` so it reaches ``v0`` at core tick ``ticks`` (the ideal tick 0)
+    without an axon. Exact where no tick before the first input crosses the threshold (always
+    for leak >= 0; for leak < 0 while ``v0 - (ticks - 1) * leak < threshold``); elsewhere
+    the start is lowered to the highest that does not fire. Returns (v_initial, exact)."""
+    v0, leak = np.asarray(v0, np.int64), np.asarray(leak, np.int64)
+    thr = np.asarray(threshold, np.int64)
+    start = v0 - ticks * leak
+    highest = np.where(leak < 0, thr - 1 - leak, start)  # V after the first tick < thr
+    exact = start <= highest
+    start = np.maximum(np.minimum(start, highest), V_MIN)
+    return start, exact & (start > V_MIN)
+
+
 def _add_neurons(b: _Build, core: int, n: int, **params: np.ndarray) -> None:
     d = {"core": np.full(n, core, np.int64), "slot": np.arange(n, dtype=np.int64)}
     for key, v in params.items():
@@ -199,10 +216,12 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     if cost.max(initial=0) > b.spec.neurons:
         raise CompileError(f"layer {st.name!r}: a neuron is read by {int(cost.max())} axons, "
                            f"more than the {b.spec.neurons} copies a core can hold")
-    # before its first input (core tick in_tick) a neuron must not leak: reserve an axon
-    # for the hold input where a type is free (not the readout, whose decode subtracts it)
-    hold = (not st.readout and in_tick > 0 and bool(st.leak.any())
-            and st.quant.bits < b.spec.axon_types
+    # before its first input (core tick in_tick) a neuron's leak must not count (not the
+    # readout's, whose decode subtracts it): a precharged start absorbs it where that is
+    # exact, else a hold axon of a free type cancels it, else the start absorbs what it can
+    leaky = not st.readout and in_tick > 0 and bool(st.leak.any())
+    pre_exact = leaky and bool(_precharge(b.initial(st.thr), st.leak, st.thr, in_tick)[1].all())
+    hold = (leaky and not pre_exact and st.quant.bits < b.spec.axon_types
             and unit_cost(st.row_ptr, masks).max(initial=0) < b.spec.axons)
     groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv,
                           b.spec.axons - 1 if hold else None)
@@ -216,17 +235,18 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
                              cnt, st.quant.bits, in_tick)
         rep = cost[rows]
         p = _neuron_params(st, np.repeat(rows, rep))
-        if hold:
-            hw = _hold_weight(b, core, used, st.quant.bits, p["leak"], in_tick)
-            if hw is not None:
-                p["weight"][:, st.quant.bits] = hw
-            elif p["leak"].any():
-                held = False
+        hw = _hold_weight(b, core, used, st.quant.bits, p["leak"], in_tick) if hold else None
+        if hw is not None:
+            p["weight"][:, st.quant.bits] = hw
         if st.readout:
             tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
             out = rows
         else:
             p["v_initial"] = b.initial(p["threshold"])
+            if leaky and hw is None:
+                p["v_initial"], exact = _precharge(p["v_initial"], p["leak"],
+                                                   p["threshold"], in_tick)
+                held &= bool(exact[p["leak"] != 0].all())
             sel = np.concatenate([np.arange(start[r], start[r + 1]) for r in rows])
             tc, ta, dl = needs[sel, 1], needs[sel, 2], needs[sel, 3]
             out = np.full(len(sel), -1)
@@ -236,7 +256,7 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     return StageStats(st.name, {"direct": len(groups)}, int((cost > 0).sum()),
                       int((cost == 0).sum()), int(np.maximum(copies - 1, 0).sum()), 0, 1,
                       st.quant.bits, st.quant.exact, in_tick, in_tick,
-                      held if hold else st.readout or in_tick == 0 or not st.leak.any())
+                      held)
 
 
 def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,

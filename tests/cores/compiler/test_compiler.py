@@ -80,11 +80,22 @@ def _mlp_v_init() -> SpikingNetwork:
     return net
 
 
+def _mlp_deep_bias() -> SpikingNetwork:
+    """Biases (both signs) on a layer whose first input arrives after tick 0, with 4-bit
+    weights on 4 axon types: no type is free for a hold axon, so the precharged start must
+    absorb the leak before the first input."""
+    net = _mlp_v_init()
+    net.layers[2].bias = np.random.default_rng(5).normal(0, .1, 20).astype(np.float32)
+    return net
+
+
 @pytest.mark.parametrize("make,layers", [(_mlp, ["h1", "h2"]), (_cnn, ["c1", "p1"]),
-                                         (_mlp_v_init, ["h1", "h2"])])
+                                         (_mlp_v_init, ["h1", "h2"]),
+                                         (_mlp_deep_bias, ["h1", "h2"])])
 def test_spike_for_spike_without_splits(make, layers) -> None:
     net = make()
-    comp = compile_network(net)
+    comp = compile_network(net, weight_bits=4)
+    assert all(s.held for s in comp.stats)
     if net.meta.get("v_init"):
         assert comp.program.v_initial is not None and comp.program.v_initial.max() > 0
     assert all(s.blocks == 1 for s in comp.stats), "this network should map without splits"
@@ -98,6 +109,8 @@ def test_spike_for_spike_without_splits(make, layers) -> None:
         got = _layer_trains(comp.program, res, name, T, want.shape[2])
         assert want.sum() > 50
         assert np.array_equal(got, want), name
+    if make is _mlp_deep_bias:  # the leak was absorbed by the start, not by hold inputs
+        assert not len(comp.program.extras["hold_core"]) and comp.stats[1].input_tick > 0
     # readout: decoded values = the simulator's integrated input, in model units
     lq = comp.quants[net.layers[-1].name]
     want = sim.potential[0] * (lq.delta / lq.s)[None, :]
