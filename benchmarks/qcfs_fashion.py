@@ -54,6 +54,12 @@ NETS = {
     "sep_L8": ("qcfs_fashion_sep_L8.pt", 8, "qcfs_fashion_sep_float.pt", "spiking"),
     "sep48_L4": ("qcfs_fashion_sep48_L4.pt", 4, "qcfs_fashion_sep48_float.pt", "spiking"),
     "sep48_L8": ("qcfs_fashion_sep48_L8.pt", 8, "qcfs_fashion_sep48_float.pt", "spiking"),
+    "shallow_L8": ("qcfs_fashion_shallow_L8.pt", 8, "qcfs_fashion_shallow_float.pt",
+                   "spiking"),
+    "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
+                     "spiking"),
+    "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
+                    "spiking"),
     "cnn_avg_L8": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "linear"),
     "cnn_avg_L8_spk": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "spiking"),
 }

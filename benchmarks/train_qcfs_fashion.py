@@ -23,6 +23,11 @@ Networks (input 1x28x28, pixel / 255)::
             hidden layer fits one core's axons at 4-bit weights: fan-in <= 64 inputs, no
             relays; the readout is split into partial readout neurons, exact)
     sep48:  sep with 48 channels in the first two layers (conv1x1 48->64)   (~840 cores)
+    shallow: conv5x5/2 (1->32) dense 6272->10: one hidden layer, whose inputs are the
+            frame's own spikes, so the spiking network has no deeper layer to mistime at
+            T = L (the QCFS conversion error left is the input code's)
+    shallow64: shallow with 64 channels
+    shallow2: shallow plus conv3x3 groups 8 (32->32) at 14x14 (fan-in 36 inputs: no relays)
 
 (core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
 from when a wide readout needed relays; partial readout neurons now add it exactly.)
@@ -57,7 +62,7 @@ def _cbr(cin: int, cout: int, k: int, stride: int, groups: int = 1) -> list[nn.M
 
 
 def make_model(net: str) -> nn.Sequential:
-    """The float CNN ``net`` ("small" or "large")."""
+    """The float CNN ``net`` (see the module doc)."""
     if net == "small":
         return nn.Sequential(*_cbr(1, 16, 5, 2), *_cbr(16, 32, 3, 2), *_cbr(32, 32, 3, 1),
                              nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 7 * 7, 10))
@@ -82,6 +87,13 @@ def make_model(net: str) -> nn.Sequential:
                              *_cbr(c, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
                              *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(64 * 7 * 7, 10))
+    if net in ("shallow", "shallow64"):
+        c = 64 if net == "shallow64" else 32
+        return nn.Sequential(*_cbr(1, c, 5, 2), nn.Flatten(), nn.Dropout(0.1),
+                             nn.Linear(c * 14 * 14, 10))
+    if net == "shallow2":
+        return nn.Sequential(*_cbr(1, 32, 5, 2), *_cbr(32, 32, 3, 1, groups=8),
+                             nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 14 * 14, 10))
     raise ValueError(f"unknown net {net!r}")
 
 
@@ -128,7 +140,8 @@ def save_model(model: nn.Module, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="small",
-                    choices=["small", "medium", "large", "nosplit", "sep", "sep48"])
+                    choices=["small", "medium", "large", "nosplit", "sep", "sep48", "shallow",
+                             "shallow64", "shallow2"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)

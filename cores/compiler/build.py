@@ -404,7 +404,8 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
     for frac in BLOCK_FRACTIONS:
         limit = max(int(spec.axons * frac), 4 * lq.bits)
         block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
-        plan = _split_plan(st, masks, block, ones, spec, n_global, 0, signed=False)
+        plan = _split_plan(st, masks, block, ones, spec, n_global, 0, signed=False,
+                           summing=False)
         n = sum(len(g) for g in plan["partial_groups"])
         if best is None or n < best[0]:
             best = (n, plan)
@@ -450,11 +451,13 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
 
 
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
-                spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True) -> dict:
+                spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True,
+                summing: bool = True) -> dict:
     """Units (neuron, relay block), relays needed, summing and partial groups for one
     partition; ``reserve`` axons of each summing core are left free. signed: each input
     block gets two relay blocks, its positive and its negative synapses (relay block
-    2 * block + (weight < 0)); else one (a biased relay)."""
+    2 * block + (weight < 0)); else one (a biased relay). summing=False: no summing cores
+    (partial readout neurons, which the decode adds), so no limit on blocks per neuron."""
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
     units_w = synapse_weights(masks, st.tw[rows])  # each synapse's weight in units
     nb_in = int(block.max()) + 1 if block.size else 1
@@ -472,7 +475,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     # summing groups: relay axons and neuron copies
     sum_groups, cur, ax, ne = [], [], 0, 0
     order = (conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n))
-    for r in order:
+    for r in order if summing else ():
         if cost[r] <= 0:
             continue
         if n_rel[r] > spec.axons:

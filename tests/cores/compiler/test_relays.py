@@ -12,7 +12,7 @@ from snn.cores.compiler import compile_network, encode_frames
 from snn.cores.engine import run
 from snn.cores.evaluate import decode
 from snn.cores.hardware.spec import CoreSpec
-from snn.errors import ConfigError
+from snn.errors import CompileError, ConfigError
 from snn.network import Dense, Flatten, SpikingNetwork
 from snn.simulate import simulate
 
@@ -158,3 +158,18 @@ def test_partial_readout_decodes_exactly(bias: float) -> None:
     for T in (1, 7, 40, 160):
         got, want = _decoded_vs_ideal(comp, x, T)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+
+
+def test_partial_readout_wider_than_a_core_of_blocks() -> None:
+    """A readout with more input blocks per class than a core has axons (which relays
+    could not sum: one relay axon per block on a summing core) maps as partial readout
+    neurons and still decodes exactly."""
+    net = _sign_flip_net(1000)
+    spec = CoreSpec.preset("small")
+    with pytest.raises(CompileError, match="relay axons"):
+        compile_network(net, spec, readout="relays")
+    comp = compile_network(net, spec)
+    assert comp.stats[-1].blocks > spec.axons
+    got, want = _decoded_vs_ideal(comp, _frames(1000), 24)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
+
