@@ -97,9 +97,25 @@ def make_model(net: str) -> nn.Sequential:
     raise ValueError(f"unknown net {net!r}")
 
 
+def _shift(xb: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
+    """Each frame moved by a random whole-pixel offset in -n..n along each axis (zeros
+    shifted in)."""
+    if n <= 0:
+        return xb
+    h, w = xb.shape[-2:]
+    pad = nn.functional.pad(xb, (n, n, n, n))
+    off = rng.integers(0, 2 * n + 1, (len(xb), 2))
+    out = torch.empty_like(xb)
+    for dy, dx in {tuple(o) for o in off.tolist()}:
+        sel = torch.from_numpy(np.flatnonzero((off[:, 0] == dy) & (off[:, 1] == dx)))
+        out[sel] = pad[sel, :, dy:dy + h, dx:dx + w]
+    return out
+
+
 def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
-                device: str, lr: float = 2e-3, batch: int = 128) -> list[dict]:
-    """Plain float training (Adam, one-cycle, flips); returns per-epoch losses and seconds."""
+                device: str, lr: float = 2e-3, batch: int = 128, shift: int = 0) -> list[dict]:
+    """Plain float training (Adam, one-cycle, flips, random shifts of up to ``shift``
+    pixels); returns per-epoch losses and seconds."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     xt = torch.from_numpy(x.astype(np.float32) / 255.0)
@@ -118,7 +134,8 @@ def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, see
             idx = order[i:i + batch]
             xb, yb = xt[idx], yt[idx]
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
-            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb).to(device)
+            xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
+            xb = _shift(xb, shift, rng).to(device)
             opt.zero_grad()
             loss = loss_fn(model(xb), yb.to(device))
             loss.backward()
@@ -148,6 +165,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-3, help="QCFS fine-tuning rate")
     ap.add_argument("--data-dir", default=DEFAULT_DIRS["fashion-mnist"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shift", type=int, default=0,
+                    help="float training: random shifts of up to this many pixels")
+    ap.add_argument("--tag", default="", help="suffix of the model files' names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--from-float", default=None,
@@ -158,8 +178,8 @@ def main() -> None:
     xte, yte = load("fashion-mnist", args.data_dir, "test")
     xte_t, yte_t = torch.from_numpy(xte), torch.from_numpy(yte)
     MODELS.mkdir(parents=True, exist_ok=True)
-    stem = f"qcfs_fashion_{args.net}"
-    log: dict = {"net": args.net, "seed": args.seed, "device": args.device,
+    stem = f"qcfs_fashion_{args.net}{args.tag}"
+    log: dict = {"net": args.net, "seed": args.seed, "shift": args.shift, "device": args.device,
                  "cpu": platform.processor() or platform.machine(), "threads": args.threads,
                  "train_frames": "fashion-mnist train 0:60000",
                  "test_frames": "fashion-mnist test 0:10000"}
@@ -170,7 +190,8 @@ def main() -> None:
                                   )["float"]
     else:
         model = make_model(args.net)
-        hist = train_float(model, x, y, args.epochs, args.seed, args.device)
+        hist = train_float(model, x, y, args.epochs, args.seed, args.device,
+                           shift=args.shift)
         acc = evaluate(model, xte_t, yte_t, args.device)
         print(f"[float] test accuracy {acc:.4f}", flush=True)
         save_model(model, float_path)

@@ -33,6 +33,7 @@ from snn.errors import CompileError, ConfigError
 from snn.network import SpikingNetwork
 
 CALIBRATION_TICKS = 100  # ticks of each calibration frame (relay parameters)
+RELAY_PHASES = 1  # calibrated relays per (neuron, block), starting T_r / phases apart
 BLOCK_FRACTIONS = (1.0, 0.5, 0.25)  # input blocks of split layers: at most this x axons
 ROLE_DIRECT, ROLE_PARTIAL, ROLE_SUM = 0, 1, 2
 ROLE_NAMES = {ROLE_DIRECT: "direct", ROLE_PARTIAL: "partial", ROLE_SUM: "sum"}
@@ -260,8 +261,10 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
 
 
 def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
-               big: int, calib: np.ndarray | None, signed: bool) -> StageStats:
+               big: int, calib: np.ndarray | None, signed: bool,
+               phases: int = 1) -> StageStats:
     out_tick = in_tick + 1
+    phases = phases if calib is not None else 1  # data-free relays: one phase
     needs, copies = _stage_targets(b, st, out_tick)
     cost = np.ones(st.n, np.int64) if st.readout else copies
     if cost.max(initial=0) > b.spec.neurons:
@@ -277,7 +280,8 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     for frac in BLOCK_FRACTIONS:
         limit = max(int(spec.axons * frac), 4 * lq.bits)
         block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
-        plan = _split_plan(st, masks, block, cost, spec, n_global, int(can_hold), signed)
+        plan = _split_plan(st, masks, block, cost, spec, n_global, int(can_hold), signed,
+                           phases=phases)
         if best is None or plan["n_cores"] < best["n_cores"]:
             best = plan
     plan = best
@@ -294,12 +298,13 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         uw = synapse_weights(umasks, st.tw[syn_row]) * np.repeat(bsign[ublk], np.diff(uptr))
         rp = calibrate(uptr, ucols, uw, urow, ublk, st.n, nb, psum, nsum, has, calib,
                        in_tick, spec.weight_max, bsign,
-                       None if st.readout else st.thr, None if st.readout else st.leak)
+                       None if st.readout else st.thr, None if st.readout else st.leak,
+                       phases)
     else:
         rp = safe_params(psum, nsum, has, spec.weight_max, bsign,
                          None if st.readout else st.thr)
     t_r, j = rp.t_r, rp.j
-    r_w = t_r // j  # one summing unit = j model units
+    r_w = t_r // (j * phases)  # one summing unit = j model units; per spike of one phase
     sum_thr = np.maximum(1, np.rint(st.thr / j)).astype(np.int64)
     b_s = rp.beta.sum(axis=1) // j  # relay biases, summing units (betas are multiples of j)
     l_s = np.rint(st.leak / j).astype(np.int64)
@@ -326,8 +331,8 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         for r in rows:
             for blk in np.flatnonzero(has[r]):
                 relay_target[(int(r), int(blk))] = (core, len(ax_rows))
-                ax_rows.append(r)
-                ax_types.append(int(bsign[blk] < 0))
+                ax_rows.extend([r] * phases)  # one axon per phase
+                ax_types.extend([int(bsign[blk] < 0)] * phases)
         ax_rows_a = np.asarray(ax_rows, np.int64)
         b.axon_type[core][:len(ax_types)] = np.asarray(ax_types, np.uint8)
         cnt = cost[rows]
@@ -369,20 +374,25 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
         for units in groups:
             core = b.new_core(st.index, ROLE_PARTIAL)
             units = units[has[urow[units], ublk[units]]]  # dead neurons need no relay
-            nxt = len(units)
-            r, blk = urow[units], ublk[units]
+            nu = len(units)
+            nxt = nu * phases  # relay neurons: the phases of a unit side by side
+            r, blk = np.repeat(urow[units], phases), np.repeat(ublk[units], phases)
+            ph = np.tile(np.arange(phases), nu)
             wts = np.zeros((nxt, 4), np.int64)
             wts[:, :lq.bits] = st.tw[r] * bsign[blk][:, None]
             tgt = np.asarray([relay_target[(int(a), int(c))] for a, c in zip(r, blk,
                                                                              strict=True)],
                              np.int64).reshape(-1, 2)
+            tgt[:, 1] += ph  # each phase has its own summing axon
             n_relays += nxt
-            _place_inputs(b, core, uptr, ucols, umasks, units, np.arange(nxt, dtype=np.int64),
-                          np.ones(nxt, np.int64), lq.bits, in_tick)
+            _place_inputs(b, core, uptr, ucols, umasks, units,
+                          np.arange(nu, dtype=np.int64) * phases,
+                          np.full(nu, phases, np.int64), lq.bits, in_tick)
             _add_neurons(b, core, nxt, weight=wts, leak=rp.beta[r, blk],
                          threshold=t_r[r], neg_threshold=np.full(nxt, big),
                          target_core=tgt[:, 0], target_axon=tgt[:, 1], delay=np.ones(nxt),
-                         output_index=np.full(nxt, -1), unit=np.full(nxt, -1))
+                         output_index=np.full(nxt, -1), unit=np.full(nxt, -1),
+                         v_initial=ph * t_r[r] // phases)
     n_partial = sum(len(g) for g in plan["partial_groups"])
     return StageStats(st.name, {"partial": n_partial, "sum": len(plan["sum_groups"])},
                       int(live.sum()), int((~live).sum()),
@@ -452,12 +462,13 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
 
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
                 spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True,
-                summing: bool = True) -> dict:
+                summing: bool = True, phases: int = 1) -> dict:
     """Units (neuron, relay block), relays needed, summing and partial groups for one
     partition; ``reserve`` axons of each summing core are left free. signed: each input
     block gets two relay blocks, its positive and its negative synapses (relay block
     2 * block + (weight < 0)); else one (a biased relay). summing=False: no summing cores
-    (partial readout neurons, which the decode adds), so no limit on blocks per neuron."""
+    (partial readout neurons, which the decode adds), so no limit on blocks per neuron.
+    phases: relays per (neuron, relay block), each with its own summing axon."""
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
     units_w = synapse_weights(masks, st.tw[rows])  # each synapse's weight in units
     nb_in = int(block.max()) + 1 if block.size else 1
@@ -471,7 +482,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     has = has.reshape(st.n, nb)  # one relay per (neuron, relay block)
     psum = np.bincount(key, weights=np.maximum(units_w, 0), minlength=st.n * nb)
     nsum = np.bincount(key, weights=np.maximum(-units_w, 0), minlength=st.n * nb)
-    n_rel = has.sum(axis=1)
+    n_rel = has.sum(axis=1) * phases
     # summing groups: relay axons and neuron copies
     sum_groups, cur, ax, ne = [], [], 0, 0
     order = (conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n))
@@ -496,7 +507,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     uptr = np.append(starts, len(ukey)).astype(np.int64)
     ucols, umasks = st.cols[order_e], masks[order_e]
     urow, ublk = uniq % st.n, uniq // st.n
-    ucost = has[urow, ublk].astype(np.int64)
+    ucost = has[urow, ublk].astype(np.int64) * phases
     partial_groups = []
     for blk in range(nb_in):  # the relays of one input block share its axons
         sel = np.flatnonzero(ublk // (nb // nb_in) == blk)
@@ -564,7 +575,8 @@ def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int
 
 def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                   calibration: np.ndarray | None, encoding: str, ticks: int | None,
-                  relays: str = "signed", readout: str = "partial") -> Compiled:
+                  relays: str = "signed", readout: str = "partial",
+                  relay_phases: int = RELAY_PHASES) -> Compiled:
     readout_mode = readout
     folded = fold_network(network)
     qnet, quants = quantise_network(folded, spec, weight_bits)
@@ -598,7 +610,7 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                                                    n_global, big)
         elif split[st.index]:
             stats[st.index] = _map_split(b, st, masks[st.index], t_in[st.index], n_global, big,
-                                         calib, relays == "signed")
+                                         calib, relays == "signed", relay_phases)
         else:
             stats[st.index] = _map_direct(b, st, masks[st.index], t_in[st.index], n_global, big)
     inputs = b.take_needs(0, n_in)
@@ -693,7 +705,7 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                     weight_bits: int | None = None, ticks: int | None = None,
                     encoding: str | None = None, max_chips: int | None = None,
                     calibration: np.ndarray | None = None, relays: str = "signed",
-                    readout: str = "partial") -> Compiled:
+                    readout: str = "partial", relay_phases: int = RELAY_PHASES) -> Compiled:
     """Like :func:`compile` but also returns the folded and quantised networks and stats."""
     spec = spec or CoreSpec.truenorth()
     encoding = encoding or network.meta.get("encoding", "current")
@@ -705,6 +717,9 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     if relays not in ("signed", "biased"):
         raise ConfigError(f"relays={relays!r}: choose 'signed' (a relay pair per input block, "
                           "the more accurate) or 'biased' (one relay per block, fewer cores)")
+    if not 1 <= int(relay_phases) <= 8:
+        raise ConfigError(f"relay_phases={relay_phases}: choose 1..8 relays per input block "
+                          "(2, the default, halves the relays' residual error)")
     if readout not in ("partial", "relays"):
         raise ConfigError(f"readout={readout!r}: choose 'partial' (a wide readout as partial "
                           "readout neurons that the decode adds, exact) or 'relays' (summed "
@@ -721,7 +736,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
              else list(range(spec.axon_types, 1, -1)) or [1])
     last = None
     for k in tries:
-        comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays, readout)
+        comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays, readout,
+                             relay_phases)
         chips = -(-comp.program.n_cores // spec.cores_per_chip)
         if max_chips is None or chips <= max_chips:
             return comp
@@ -740,7 +756,7 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
             weight_bits: int | None = None, ticks: int | None = None,
             encoding: str | None = None, max_chips: int | None = None,
             calibration: np.ndarray | None = None, relays: str = "signed",
-            readout: str = "partial") -> CoreProgram:
+            readout: str = "partial", relay_phases: int = RELAY_PHASES) -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -757,7 +773,11 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         fewer cores, a little less accurate). readout: a readout wider than one core as
         "partial" readout neurons, one per input block, whose integrated inputs the decode
         adds (exact: no relay; the default) or "relays" (partial sums relayed to one summing
-        readout neuron per class on cores).
+        readout neuron per class on cores). relay_phases: calibrated relays per (neuron,
+        input block) and sign, starting T_r / relay_phases apart, each with its own summing
+        axon: the partial sum reaches the summing neuron in steps of T_r / relay_phases at
+        the same peak rate (1, the default: the fewest cores; 2: about half the residual
+        error, so fewer ticks for the same accuracy, at about twice the summing cores).
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
@@ -765,5 +785,6 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         return compile_binarized(network, spec or CoreSpec.truenorth())
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
                            encoding=encoding, max_chips=max_chips,
-                           calibration=calibration, relays=relays, readout=readout).program
+                           calibration=calibration, relays=relays, readout=readout,
+                           relay_phases=relay_phases).program
 

@@ -56,11 +56,12 @@ class RelayParams:
     step: int = 0  # T_r step from the least-variance one (calibrated hidden layers)
 
 
-def align(t_r: np.ndarray, wmax: int) -> tuple[np.ndarray, np.ndarray]:
-    """(t_r, j): t_r rounded to a multiple of j = ceil(t_r / wmax), so R = t_r / j fits."""
+def align(t_r: np.ndarray, wmax: int, phases: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(t_r, j): t_r rounded to a multiple of phases x j, j = ceil(t_r / (phases x wmax)),
+    so each phase's summing weight R = t_r / (phases x j) is an integer that fits."""
     t = np.maximum(1, np.rint(np.asarray(t_r, np.float64))).astype(np.int64)
-    j = np.maximum(1, -(-t // wmax))
-    t = np.maximum(j, np.rint(t / j).astype(np.int64) * j)
+    j = np.maximum(1, -(-t // (wmax * phases)))
+    t = np.maximum(j * phases, np.rint(t / (j * phases)).astype(np.int64) * j * phases)
     return t, j
 
 
@@ -104,10 +105,12 @@ def _partial_sums(uu, uptr, ucols, uw, spikes, part):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):  # pragma: no cover
-    """For each unit u and candidate g: the relay's residual variance and mean over all
-    (frame, tick) samples at its best beta (beta_c[u, g, :]); var_out/mean_out [U, G],
-    the chosen beta index in mean_out's companion (returned)."""
+def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, phases, var_out,
+                 mean_out):  # pragma: no cover
+    """For each unit u and candidate g: the residual variance and mean of its relay (or
+    its ``phases`` relays, phase p starting at p x T_r / phases: the residual is their
+    mean potential less their mean start) over all (frame, tick) samples at its best beta
+    (beta_c[u, g, :]); var_out/mean_out [U, G], the chosen beta index (returned)."""
     U = len(uptr) - 1
     G = tr.shape[1]
     NB = beta_c.shape[2]
@@ -115,6 +118,7 @@ def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):
     T = spikes.shape[2]
     best_b = np.zeros((U, G), np.int64)
     part = np.zeros((F, T), np.int64)
+    vp = np.zeros(phases, np.int64)
     n = F * T
     for u in range(U):
         _partial_sums(u, uptr, ucols, uw, spikes, part)
@@ -128,17 +132,22 @@ def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):
                 s1 = 0.0
                 s2 = 0.0
                 for f in range(F):
-                    v = 0
-                    for _ in range(n_pre):
-                        v += beta
-                        if v >= thr:
-                            v -= thr
+                    for p in range(phases):
+                        vp[p] = p * thr // phases
+                        for _ in range(n_pre):
+                            vp[p] += beta
+                            if vp[p] >= thr:
+                                vp[p] -= thr
                     for t in range(T):
-                        v += part[f, t] + beta
-                        if v >= thr:
-                            v -= thr
-                        s1 += v
-                        s2 += float(v) * v
+                        r = 0.0
+                        for p in range(phases):
+                            vp[p] += part[f, t] + beta
+                            if vp[p] >= thr:
+                                vp[p] -= thr
+                            r += vp[p] - p * thr // phases
+                        r /= phases
+                        s1 += r
+                        s2 += r * r
                 m = s1 / n
                 var = s2 / n - m * m
                 if var < bv - 1e-9:
@@ -153,18 +162,20 @@ def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, var_out, mean_out):
 
 @numba.njit(cache=True, nogil=True)
 def _count_errors(nptr, units, uptr, ucols, uw, usign, ubeta, spikes, n_pre, tr, thr, leak,
-                  shift, err):  # pragma: no cover
+                  phases, shift, err):  # pragma: no cover
     """Per neuron (its units ``units[nptr[n]:nptr[n+1]]``): simulate its relays (threshold
-    tr[n], leak ubeta[u]) and the summing neuron in model units with each residual offset
-    ``shift[n, k]`` (k over the grid), and add the squared spike-count error against the
-    ideal neuron (same input, no relays) over all frames to err[k]."""
+    tr[n], leak ubeta[u], ``phases`` per unit as in ``_unit_scores``) and the summing
+    neuron in model units with each residual offset ``shift[n, k]`` (k over the grid), and
+    add the squared spike-count error against the ideal neuron (same input, no relays)
+    over all frames to err[k]."""
     F = spikes.shape[1]
     T = spikes.shape[2]
     K = shift.shape[1]
     n_all = len(nptr) - 1
     part = np.zeros((F, T), np.int64)
     tot = np.zeros((F, T), np.int64)
-    res = np.zeros((F, T), np.int64)
+    res = np.zeros((F, T), np.float64)
+    vp = np.zeros(phases, np.int64)
     for n in range(n_all):
         if nptr[n + 1] == nptr[n]:
             continue
@@ -176,17 +187,21 @@ def _count_errors(nptr, units, uptr, ucols, uw, usign, ubeta, spikes, n_pre, tr,
             beta = ubeta[u]
             sg = usign[u]
             for f in range(F):
-                v = 0
-                for _ in range(n_pre):
-                    v += beta
-                    if v >= tr[n]:
-                        v -= tr[n]
+                for p in range(phases):
+                    vp[p] = p * tr[n] // phases
+                    for _ in range(n_pre):
+                        vp[p] += beta
+                        if vp[p] >= tr[n]:
+                            vp[p] -= tr[n]
                 for t in range(T):
-                    v += part[f, t] + beta
-                    if v >= tr[n]:
-                        v -= tr[n]
+                    r = 0.0
+                    for p in range(phases):
+                        vp[p] += part[f, t] + beta
+                        if vp[p] >= tr[n]:
+                            vp[p] -= tr[n]
+                        r += vp[p] - p * tr[n] // phases
                     tot[f, t] += sg * part[f, t]
-                    res[f, t] += sg * v
+                    res[f, t] += sg * r / phases
         for f in range(F):
             vi = 0
             ci = 0
@@ -215,7 +230,7 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
               ublk: np.ndarray, n: int, nb: int, psum: np.ndarray, nsum: np.ndarray,
               has: np.ndarray, spikes: np.ndarray, n_pre: int, wmax: int,
               sign: np.ndarray | None = None, thr: np.ndarray | None = None,
-              leak: np.ndarray | None = None) -> RelayParams:
+              leak: np.ndarray | None = None, phases: int = 1) -> RelayParams:
     """Relay parameters from calibration spikes.
 
     Units u (one relay each) read global sources ``ucols[uptr[u]:uptr[u+1]]`` with weights
@@ -232,7 +247,7 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
     sign = np.ones(nb) if sign is None else np.asarray(sign, np.float64)
     big = safe.t_r.astype(np.float64)  # per neuron, the no-lag threshold
     steps = 2.0 ** (-np.arange(TR_STEPS) / 2.0)
-    tr_n, j_n = align((big[:, None] * steps[None, :]).reshape(-1), wmax)
+    tr_n, j_n = align((big[:, None] * steps[None, :]).reshape(-1), wmax, phases)
     tr_n, j_n = tr_n.reshape(n, -1), j_n.reshape(n, -1)  # [n, G]
     tr_u, j_u = tr_n[urow], j_n[urow]
     fr = np.asarray(BETA_FRACTIONS)
@@ -244,7 +259,7 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
     var = np.zeros((U, G))
     mean = np.zeros((U, G))
     bi = _unit_scores(uptr.astype(np.int64), ucols.astype(np.int64), uw.astype(np.int64),
-                      spikes, int(n_pre), tr_u, beta_c, var, mean)
+                      spikes, int(n_pre), tr_u, beta_c, int(phases), var, mean)
     score = np.zeros((n, G))
     np.add.at(score, urow, var)
     g = np.argmin(score, axis=1)  # ties: the largest T_r (fewest relay spikes)
@@ -277,7 +292,7 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
                       uw.astype(np.int64), sign[ublk].astype(np.int64),
                       bt[urow, ublk].astype(np.int64), spikes, int(n_pre),
                       tr_n[rows, gd].astype(np.int64), np.asarray(thr, np.int64),
-                      np.asarray(leak, np.int64), shift, err)
+                      np.asarray(leak, np.int64), int(phases), shift, err)
         k = int(np.argmin(err))
         if best is None or err[k] < best[0]:
             best = (float(err[k]), RelayParams(tr_n[rows, gd], j_n[rows, gd], bt,

@@ -173,3 +173,25 @@ def test_partial_readout_wider_than_a_core_of_blocks() -> None:
     got, want = _decoded_vs_ideal(comp, _frames(1000), 24)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
 
+
+
+def test_phased_relays_step_in_half_thresholds() -> None:
+    """relay_phases=2: two calibrated relays per input block and sign, starting at 0 and
+    T_r / 2, each with its own summing axon of weight T_r / 2: the partial sum reaches the
+    summing neuron in half steps, so the decoded error is smaller than with one relay."""
+    net, spec, x = _sign_flip_net(), CoreSpec.preset("small"), _frames()
+    one = compile_network(net, spec, calibration=x, readout="relays", relay_phases=1)
+    two = compile_network(net, spec, calibration=x, readout="relays", relay_phases=2)
+    assert two.stats[-1].relays == 2 * one.stats[-1].relays
+    prog = two.program
+    relay = (prog.extras["core_role"] == 1)[:, None] & (prog.target_core >= 0)
+    v0, tr = prog.v_initial[relay], prog.threshold[relay]
+    assert np.array_equal(np.unique(2 * v0 // tr), [0, 1]) and np.all(v0 % (tr // 2) == 0)
+    e1 = e2 = 0.0
+    for T in (7, 40, 160):
+        got1, want = _decoded_vs_ideal(one, x, T)
+        got2, _ = _decoded_vs_ideal(two, x, T)
+        e1, e2 = e1 + np.abs(got1 - want).max(), e2 + np.abs(got2 - want).max()
+    assert e2 < e1, (e1, e2)
+    with pytest.raises(ConfigError, match="relay_phases"):
+        compile_network(net, spec, relay_phases=0)
