@@ -21,7 +21,7 @@ merged) and, from the same core run, benchmarks/results/cores.{json,md} via
 
 Usage: python benchmarks/decomposition.py --model mlp|fashion|fashion_max|fashion_resnet|mnist_max
     [--frames N]
-    [--ticks 100 200] [--core-ticks T] [--v-init 0.5] [--first 1000]
+    [--ticks 100 200] [--core-ticks T] [--v-init 0.5] [--first 1000] [--relay-phases 2]
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ def _readout_values(comp, sim) -> np.ndarray:
 def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
               ann_scores: np.ndarray | None = None, spec=None, weight_bits: int | None = None,
               core_ticks: list[int] | None = None, progress: bool = True,
-              calibration: np.ndarray | None = None, relays: str = "signed") -> dict:
+              calibration: np.ndarray | None = None, relays: str = "signed",
+              relay_phases: int = 1) -> dict:
     """The decomposition rows for a converted network on held-out images.
 
     ann_scores: the ANN's class scores on ``images`` (None: no ANN row). core_ticks: tick
@@ -111,7 +112,7 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
                      "sops_per_frame": st.sops_per_frame(), "wall_s": time.perf_counter() - t0})
     t0 = time.perf_counter()
     comp = compile_network(net, spec, weight_bits=weight_bits, calibration=calibration,
-                           relays=relays)
+                           relays=relays, relay_phases=relay_phases)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     sq = simulate(comp.quantised, images, ticks, encoding="rate", progress=progress)
@@ -247,19 +248,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--v-init", type=float, default=0.0,
                     help="initial membrane, a fraction of the threshold (results under "
                          "MODEL_v<value>)")
+    ap.add_argument("--relay-phases", type=int, default=1,
+                    help="relays per input block of a split layer (compile's relay_phases)")
     ap.add_argument("--relay-calib", type=int, default=RELAY_CALIB,
                     help="calibration frames for the relays (0: data-free relays)")
     args = ap.parse_args(argv)
     from cores_accuracy import cores_markdown, cores_row
     net, xs, ys, ann = load_model_data(args.model, args.frames, args.v_init, args.first)
     key = (args.model + (f"_v{args.v_init:g}" if args.v_init else "")
-           + (f"_from{args.first}" if args.first else ""))
+           + (f"_from{args.first}" if args.first else "")
+           + (f"_p{args.relay_phases}" if args.relay_phases != 1 else ""))
     xc = calibration_frames(args.model, args.relay_calib) if args.relay_calib else None
     res = decompose(net, xs, ys, args.ticks, ann_scores=ann, weight_bits=args.weight_bits,
-                    core_ticks=args.core_ticks, calibration=xc, relays=args.relays)
+                    core_ticks=args.core_ticks, calibration=xc, relays=args.relays,
+                    relay_phases=args.relay_phases)
     RESULTS.mkdir(parents=True, exist_ok=True)
     res["v_init"] = args.v_init
     res["first_frame"] = args.first
+    res["relay_phases"] = args.relay_phases
     if MODELS[args.model].get("note"):
         res["note"] = MODELS[args.model]["note"]
     _merge_write(RESULTS / "decomposition.json", key, _jsonable(res),

@@ -56,6 +56,10 @@ NETS = {
     "sep48_L8": ("qcfs_fashion_sep48_L8.pt", 8, "qcfs_fashion_sep48_float.pt", "spiking"),
     "shallow_L8": ("qcfs_fashion_shallow_L8.pt", 8, "qcfs_fashion_shallow_float.pt",
                    "spiking"),
+    "shallow_L4": ("qcfs_fashion_shallow_L4.pt", 4, "qcfs_fashion_shallow_float.pt",
+                   "spiking"),
+    "shallow128_L8": ("qcfs_fashion_shallow128_L8.pt", 8, "qcfs_fashion_shallow128_float.pt",
+                      "spiking"),
     "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
                      "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
@@ -82,13 +86,16 @@ def ann_rows(model_file: str, levels: int, float_file: str, x: torch.Tensor,
 
 
 def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool,
-            weight_bits: int | None = None) -> dict:
+            weight_bits: int | None = None, readout_bits: int | None = None) -> dict:
     from snn.network import SpikingNetwork
     from snn.simulate import simulate
 
     model_file, levels, float_file, avgpool = NETS[name]
     bits = [] if weight_bits is None else ["--weight-bits", str(weight_bits)]
     tag = name if weight_bits is None else f"{name}_k{weight_bits}"
+    if readout_bits is not None:
+        bits += ["--readout-bits", str(readout_bits)]
+        tag += f"_rb{readout_bits}"
     xte, yte = load("fashion-mnist", None, "test")
     sl = parse_range(frames, len(xte))
     x, y = xte[sl], yte[sl]
@@ -126,6 +133,7 @@ def run_net(name: str, ticks: list[int], frames: str, work: Path, keep: bool,
             "sops_per_frame": ev["sops_per_frame"][k], "spikes_per_frame": spikes})
     out = {"model": model_file, "levels": levels, "float_model": float_file,
            "avgpool": avgpool, "weight_bits": weight_bits or "compiler default",
+           "readout_bits": readout_bits or "weight bits",
            "frames": f"fashion-mnist test {sl.start}:{sl.stop}",
            "calibration": "fashion-mnist train 0:500 (16 kept for relays)",
            "cores": int(ev["cores"]), "latency_ticks": int(ev["latency_ticks"]),
@@ -178,13 +186,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--weight-bits", type=int, default=None,
                     help="snn compile --weight-bits (results and program named NET_kK)")
+    ap.add_argument("--readout-bits", type=int, default=None,
+                    help="snn compile --readout-bits (results and program named ..._rbK)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ticks = sorted({int(t) for t in args.ticks.split(",")})
-    out = run_net(args.net, ticks, args.frames, Path(args.work), args.keep, args.weight_bits)
+    out = run_net(args.net, ticks, args.frames, Path(args.work), args.keep, args.weight_bits,
+                  args.readout_bits)
     path = RESULTS / "qcfs_fashion.json"
     res = json.loads(path.read_text()) if path.exists() else {"nets": {}}
     tag = args.net if args.weight_bits is None else f"{args.net}_k{args.weight_bits}"
+    tag += "" if args.readout_bits is None else f"_rb{args.readout_bits}"
     res["nets"][tag] = out
     atomic_write_json(path, res)
     atomic_write_text(RESULTS / "qcfs_fashion.md", to_markdown(res))

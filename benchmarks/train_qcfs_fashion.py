@@ -26,7 +26,7 @@ Networks (input 1x28x28, pixel / 255)::
     shallow: conv5x5/2 (1->32) dense 6272->10: one hidden layer, whose inputs are the
             frame's own spikes, so the spiking network has no deeper layer to mistime at
             T = L (the QCFS conversion error left is the input code's)
-    shallow64: shallow with 64 channels
+    shallow64, shallow128: shallow with 64 or 128 channels
     shallow2: shallow plus conv3x3 groups 8 (32->32) at 14x14 (fan-in 36 inputs: no relays)
 
 (core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
@@ -87,8 +87,8 @@ def make_model(net: str) -> nn.Sequential:
                              *_cbr(c, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
                              *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(64 * 7 * 7, 10))
-    if net in ("shallow", "shallow64"):
-        c = 64 if net == "shallow64" else 32
+    if net in ("shallow", "shallow64", "shallow128"):
+        c = {"shallow": 32, "shallow64": 64, "shallow128": 128}[net]
         return nn.Sequential(*_cbr(1, c, 5, 2), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(c * 14 * 14, 10))
     if net == "shallow2":
@@ -158,7 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="small",
                     choices=["small", "medium", "large", "nosplit", "sep", "sep48", "shallow",
-                             "shallow64", "shallow2"])
+                             "shallow64", "shallow128", "shallow2"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)
@@ -166,7 +166,9 @@ def main() -> None:
     ap.add_argument("--data-dir", default=DEFAULT_DIRS["fashion-mnist"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shift", type=int, default=0,
-                    help="float training: random shifts of up to this many pixels")
+                    help="float training: random shifts of up to this many pixels "
+                         "(shallow64, 30 epochs, --shift 2: 89.71%% float vs 91.21%% "
+                         "without, 20 epochs: the small nets need no more regularising)")
     ap.add_argument("--tag", default="", help="suffix of the model files' names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")

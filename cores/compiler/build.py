@@ -576,10 +576,11 @@ def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int
 def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                   calibration: np.ndarray | None, encoding: str, ticks: int | None,
                   relays: str = "signed", readout: str = "partial",
-                  relay_phases: int = RELAY_PHASES) -> Compiled:
+                  relay_phases: int = RELAY_PHASES, readout_bits: int | None = None
+                  ) -> Compiled:
     readout_mode = readout
     folded = fold_network(network)
-    qnet, quants = quantise_network(folded, spec, weight_bits)
+    qnet, quants = quantise_network(folded, spec, weight_bits, readout_bits)
     stages, n_in = lower(qnet, quants)
     if not stages:
         raise CompileError("the network has no dense or convolution layer to map")
@@ -705,7 +706,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                     weight_bits: int | None = None, ticks: int | None = None,
                     encoding: str | None = None, max_chips: int | None = None,
                     calibration: np.ndarray | None = None, relays: str = "signed",
-                    readout: str = "partial", relay_phases: int = RELAY_PHASES) -> Compiled:
+                    readout: str = "partial", relay_phases: int = RELAY_PHASES,
+                    readout_bits: int | None = None) -> Compiled:
     """Like :func:`compile` but also returns the folded and quantised networks and stats."""
     spec = spec or CoreSpec.truenorth()
     encoding = encoding or network.meta.get("encoding", "current")
@@ -717,6 +719,9 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     if relays not in ("signed", "biased"):
         raise ConfigError(f"relays={relays!r}: choose 'signed' (a relay pair per input block, "
                           "the more accurate) or 'biased' (one relay per block, fewer cores)")
+    if readout_bits is not None and not 1 <= readout_bits <= spec.axon_types:
+        raise CompileError(f"--readout-bits {readout_bits}: spec {spec.name!r} has "
+                           f"{spec.axon_types} axon types, so 1..{spec.axon_types} bits")
     if not 1 <= int(relay_phases) <= 8:
         raise ConfigError(f"relay_phases={relay_phases}: choose 1..8 relays per input block "
                           "(2, the default, halves the relays' residual error)")
@@ -737,7 +742,7 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     last = None
     for k in tries:
         comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays, readout,
-                             relay_phases)
+                             relay_phases, readout_bits)
         chips = -(-comp.program.n_cores // spec.cores_per_chip)
         if max_chips is None or chips <= max_chips:
             return comp
@@ -756,7 +761,8 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
             weight_bits: int | None = None, ticks: int | None = None,
             encoding: str | None = None, max_chips: int | None = None,
             calibration: np.ndarray | None = None, relays: str = "signed",
-            readout: str = "partial", relay_phases: int = RELAY_PHASES) -> CoreProgram:
+            readout: str = "partial", relay_phases: int = RELAY_PHASES,
+            readout_bits: int | None = None) -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -778,6 +784,9 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         axon: the partial sum reaches the summing neuron in steps of T_r / relay_phases at
         the same peak rate (1, the default: the fewest cores; 2: about half the residual
         error, so fewer ticks for the same accuracy, at about twice the summing cores).
+        readout_bits: axons per input of the readout (default ``weight_bits``); its levels
+        have twice the bits (hi and lo neurons), so 2 often suffices and halves the
+        readout's axons and the copies of the layer before it.
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
@@ -786,5 +795,5 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
                            encoding=encoding, max_chips=max_chips,
                            calibration=calibration, relays=relays, readout=readout,
-                           relay_phases=relay_phases).program
+                           relay_phases=relay_phases, readout_bits=readout_bits).program
 

@@ -298,9 +298,11 @@ def _refine(name: str, k: int, w: np.ndarray, q: np.ndarray, sig: np.ndarray, s:
                       idx.astype(np.int64), wu.astype(np.int64))
 
 
-def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
+def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int,
+                     readout_bits: int | None = None
                      ) -> tuple[SpikingNetwork, dict[str, LayerQuant]]:
-    """Quantise every Dense/Conv2d layer of a folded network.
+    """Quantise every Dense/Conv2d layer of a folded network (the readout with
+    ``readout_bits`` axons per input when given, else ``weight_bits``).
 
     Returns the integer network (weights ``s * q``, thresholds and biases in units; the
     ideal simulator runs it as the "quantised SNN") and the per-layer codes.
@@ -332,8 +334,8 @@ def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int
                                        bias=bias.astype(np.float32))
             done[layer.name] = replace(layer, threshold=lq.threshold.astype(np.float32))
         elif isinstance(layer, (Dense, Conv2d)) and layer.name not in term_of:
-            lq = quantise_layer(layer, weight_bits, spec,
-                                terms=2 if layer is readout else 1)
+            k = readout_bits if layer is readout and readout_bits else weight_bits
+            lq = quantise_layer(layer, k, spec, terms=2 if layer is readout else 1)
             quants[layer.name] = lq
             w_int = lq.weight_units().reshape(layer.weight.shape).astype(np.float32)
             done[layer.name] = replace(layer, weight=w_int, bias=lq.bias.astype(np.float32),

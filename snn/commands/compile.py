@@ -47,6 +47,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         help="a readout wider than one core: partial readout neurons whose "
                              "integrated inputs the decode adds (exact, default) or relays "
                              "to one summing neuron per class on cores (the old mapping)")
+    parser.add_argument("--readout-bits", type=int, default=None, metavar="K",
+                        help="axons per input of the readout layer (default: --weight-bits; "
+                             "its levels have 2K bits, so 2 often suffices and halves the "
+                             "readout's axons)")
     parser.add_argument("--relay-phases", type=int, default=None, metavar="P",
                         help="relays per input block of a split layer, starting T_r / P "
                              "apart (default 1: the fewest cores; 2: about half the residual "
@@ -73,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     spec = CoreSpec.preset(args.preset)
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
                           encoding=args.encoding, max_chips=args.max_chips,
-                          readout=args.readout,
+                          readout=args.readout, readout_bits=args.readout_bits,
                           **({} if args.relay_phases is None
                              else {"relay_phases": args.relay_phases}))
     if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms

@@ -209,3 +209,26 @@ def test_linear_avgpool_folded_exactly() -> None:
     a = simulate(net, imgs, 30, encoding="rate", dtype=np.float64)
     b = simulate(folded, imgs, 30, encoding="rate", dtype=np.float64)
     assert np.allclose(a.potential, b.potential, atol=1e-6)
+
+
+def test_readout_bits_change_only_the_readout() -> None:
+    """readout_bits=2: the readout maps with 2 axons per input (levels of 4 bits through
+    its hi and lo neurons), the hidden layers keep 4, and the decode still equals the
+    quantised network's integrated input."""
+    net = _mlp_v_init()
+    comp = compile_network(net, weight_bits=4, readout_bits=2)
+    assert [s.weight_bits for s in comp.stats] == [4, 4, 2]
+    full = compile_network(net, weight_bits=4)
+    assert comp.program.n_cores <= full.program.n_cores
+    imgs, T = _images(), 25
+    sim = simulate(comp.quantised, imgs, T, encoding="rate")
+    lat = int(comp.program.extras["latency_ticks"])
+    res = run(comp.program, T + lat, encode_frames(comp.program, imgs, T),
+              return_potential=True)
+    lq = comp.quants["out"]
+    assert lq.bits == 2
+    want = sim.potential[0] * (lq.delta / lq.s)[None, :]
+    got = decode(comp.program, res.outputs, res.potential, T)
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(CompileError, match="readout-bits"):
+        compile_network(net, readout_bits=5)
