@@ -58,8 +58,6 @@ NETS = {
                    "spiking"),
     "shallow_L4": ("qcfs_fashion_shallow_L4.pt", 4, "qcfs_fashion_shallow_float.pt",
                    "spiking"),
-    "shallow128_L8": ("qcfs_fashion_shallow128_L8.pt", 8, "qcfs_fashion_shallow128_float.pt",
-                      "spiking"),
     "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
                      "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",

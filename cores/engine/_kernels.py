@@ -33,6 +33,7 @@ frame, tick, core, kind, neuron) for leak and threshold, see ``_step`` and
 from __future__ import annotations
 
 import types
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
@@ -61,6 +62,15 @@ ROUTE_FIELDS = 8
 # per-(core, axon) record axinfo[c, a]: the axon word of _layout
 # counters row layout
 C_SPIKES, C_SOPS, C_HOPS, C_CHIPS, C_INPUTS, C_COLL = 0, 1, 2, 3, 4, 5
+
+# the program as the general kernels read it (built by ``api``; numba types it as a tuple):
+# axinfo [C, A] axon words; mrow dense masked weight rows (or [0, N]); wt [C, N, 4]
+# weights; cb [C, A, N] crossbar; sptr/sidx sparse rows; npar [C, 3, N] (leak, threshold,
+# -beta); rval/rmode [C, N] reset value and mode; zleak [C] cores without leak; vmin/vmax
+# the membrane's clamp; ss [C, N, 4] stochastic synapses, sl [C, N] stochastic leak, tmask
+# [C, N] threshold masks (each [0, ...] when absent)
+GeneralProgram = namedtuple("GeneralProgram", "axinfo mrow wt cb sptr sidx npar rval rmode "
+                                              "zleak vmin vmax ss sl tmask")
 
 
 @njit(inline="always")
@@ -283,13 +293,17 @@ def _neuron_general(c, t, V, npar, vmin, vmax, sl, tmask, hframe, fired):
 
 
 @njit(cache=True)
-def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, axinfo, mrow,
-                wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask,
+def _chunk_tick(p, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, prog,
                 hframe, fast, route, fired, nfired, fm, acc, outp, counts, pc):
     """One tick of the cores of route chunk p: per core, integrate, leak, fire, reset,
     floor, then send its spikes into the ring lists of chunk p (no other thread writes
     them) and count them into acc[p], outp[p], counts, pc. One call per chunk and tick,
-    the per-core steps inlined (no per-core call or reference counting)."""
+    the per-core steps inlined (no per-core call or reference counting). prog: a
+    ``GeneralProgram``."""
+    axinfo, mrow, wt, cb = prog.axinfo, prog.mrow, prog.wt, prog.cb
+    sptr, sidx, npar, rval, rmode = prog.sptr, prog.sidx, prog.npar, prog.rval, prog.rmode
+    zleak, vmin, vmax = prog.zleak, prog.vmin, prog.vmax
+    ss, sl, tmask = prog.ss, prog.sl, prog.tmask
     P = bounds.shape[0] - 1
     C = V.shape[0]
     do_counts = counts.shape[0] > 0
@@ -396,13 +410,11 @@ def sum_outputs(outp, outputs):
             outputs[o] += outp[q, o]
 
 
-def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, sptr, sidx,
-              npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, hframe, fast,
-              route,
+def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, prog, hframe, fast, route,
               in_tick, in_core, in_axon,
               counters, outputs, counts, pc, pt, record, pr_c, pr_n, trace):
-    """Run one frame for T ticks from the given state (V: the initial membrane, the rest
-    zeroed); return the spike record.
+    """Run one frame of ``prog`` (a ``GeneralProgram``) for T ticks from the given state
+    (V: the initial membrane, the rest zeroed); return the spike record.
 
     bounds int64 [P+1]: the cores of route chunk p are bounds[p]:bounds[p+1] (one chunk per
     thread; ring lists ev_off/evn are per (chunk, destination core), index p * C + c).
@@ -436,10 +448,8 @@ def _frame_py(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb, 
             ip += 1
         for p in prange(P):
             pi = np.int64(p)  # prange may hand out an unsigned index
-            _chunk_tick(pi, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, axinfo,
-                        mrow, wt, cb, sptr, sidx, npar, rval, rmode, zleak, vmin, vmax,
-                        ss, sl, tmask, hframe, fast, route, fired, nfired, fm, acc, outp,
-                        counts, pc)
+            _chunk_tick(pi, t, T, slot, bounds, V, seen, seenb, quiet, ev, ev_off, evn, prog,
+                        hframe, fast, route, fired, nfired, fm, acc, outp, counts, pc)
         close_tick(t, acc, 0, counters, pt)
         for k in range(pr_c.shape[0]):
             trace[t, k] = V[pr_c[k], pr_n[k]]
@@ -465,18 +475,17 @@ frame_serial = njit(cache=True)(_renamed(_frame_py, "frame_serial"))
 
 
 @njit(cache=True, parallel=True)
-def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
-               npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask, seed_hash, fast,
-               route,
+def run_frames(T, v0, A, ev_off, prog, seed_hash, fast, route,
                in_tick, in_core, in_axon, in_off,
                counters, outputs, counts, pc, pt, pot, recs, record, frame0, pr_c, pr_n,
                trace):
-    """B frames in parallel (prange over frames), each with fresh state and serial cores
-    (one route chunk), from the membrane v0 [C, N]; frame b's PRNG key is that of frame
-    frame0 + b of the run (so results do not depend on how frames are batched); trace
-    [B, T, K]: the probes (see _frame_py)."""
-    C = axinfo.shape[0]
-    N = npar.shape[2]
+    """B frames of ``prog`` (a ``GeneralProgram``) in parallel (prange over frames), each
+    with fresh state and serial cores (one route chunk), from the membrane v0 [C, N]; frame
+    b's PRNG key is that of frame frame0 + b of the run (so results do not depend on how
+    frames are batched); trace [B, T, K]: the probes (see _frame_py)."""
+    C = prog.axinfo.shape[0]
+    N = prog.npar.shape[2]
+    ss = prog.ss
     B = counters.shape[0]
     bounds = np.array([0, C], np.int64)
     for b in prange(B):
@@ -488,9 +497,8 @@ def run_frames(T, v0, A, ev_off, axinfo, mrow, wt, cb, sptr, sidx,
         hframe = _step(seed_hash, frame0 + b)
         lo = in_off[b]
         hi = in_off[b + 1]
-        rec = frame_serial(T, bounds, V, seen, seenb, ev, ev_off, evn, axinfo, mrow, wt, cb,
-                           sptr, sidx, npar, rval, rmode, zleak, vmin, vmax, ss, sl, tmask,
-                           hframe, fast, route,
+        rec = frame_serial(T, bounds, V, seen, seenb, ev, ev_off, evn, prog, hframe, fast,
+                           route,
                            in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                            counters[b], outputs[b], counts[b], pc[b], pt[b], record,
                            pr_c, pr_n, trace[b])

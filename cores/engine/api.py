@@ -427,10 +427,11 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     trace = np.zeros((B, T, len(pr_c)), np.int32)
     sh = np.uint64(seed_hash(seed))
     v0 = initial_membrane(p, prep.vdtype)
-    common = (prep.axinfo, prep.mrow if prep.fast else prep.dense_rows(), prep.wt, prep.cb,
-              prep.sptr, prep.sidx,
-              prep.npar, np.ascontiguousarray(p.reset_value), np.ascontiguousarray(p.reset_mode),
-              prep.zleak, V_MIN, V_MAX, prep.ss, prep.sl, prep.tmask)
+    prog = K.GeneralProgram(
+        prep.axinfo, prep.mrow if prep.fast else prep.dense_rows(), prep.wt, prep.cb,
+        prep.sptr, prep.sidx, prep.npar, np.ascontiguousarray(p.reset_value),
+        np.ascontiguousarray(p.reset_mode), prep.zleak, np.int64(V_MIN), np.int64(V_MAX),
+        prep.ss, prep.sl, prep.tmask)
     # 32-bit fused neuron pass (int32 V, no stochastic leak or threshold)
     fast = int(prep.vdtype == np.int32 and prep.sl.shape[0] == 0 and prep.tmask.shape[0] == 0)
     route = (fast, prep.route)
@@ -455,7 +456,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             evn = np.zeros((L.SLOTS, len(ev_off) - 1), np.int32)
             hframe = np.uint64(K.frame_hash(sh, first_frame))
             kernel = K.frame_parallel if parallel_cores else K.frame_serial
-            return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, *common, hframe, *route,
+            return kernel(T_, bounds, V, seen, seenb, ev, ev_off, evn, prog, hframe, *route,
                                     it, ic, ia, counters[0], outputs[0], counts[0], pc[0],
                                     pt[0], full, pr_c, pr_n, trace[0])
         rec, V, wall = _timed_frame(call, T, v0, counters)
@@ -473,7 +474,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
             recs.append(np.zeros((0, 3), np.int32))
 
         def call_b(T_: int, sl: slice) -> None:
-            K.run_frames(T_, v0, A, ev_off, *common, sh, *route, it, ic, ia,
+            K.run_frames(T_, v0, A, ev_off, prog, sh, *route, it, ic, ia,
                          off[sl.start:sl.stop + 1],
                          counters[sl], outputs[sl], counts[sl], pc[sl], pt[sl],
                          pot[sl] if return_potential else pot, recs, full, first_frame,
