@@ -732,11 +732,10 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
                       outp, V16, vb)
 
 
-def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                   rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
+def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
-    """Run one frame for T ticks from the membrane V (the frame's initial membrane, updated
-    in place); return the spike record.
+    """Run one frame of ``prog`` (a ``FastProgram``) for T ticks from the membrane V (the
+    frame's initial membrane, updated in place); return the spike record.
 
     snap_t int64 [S] (ascending, each <= T): after tick snap_t[s] - 1, ``_snapshot`` writes
     into snap[s] what a run of snap_t[s] ticks would end with (none: S = 0).
@@ -744,7 +743,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     bounds int64 [P+1]: route chunk p holds cores bounds[p]:bounds[p+1]; cap int64 [P]:
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
     fn = state.fn
     sopdue = state.sopdue
@@ -754,7 +753,7 @@ def _fast_frame_py(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     outp = state.outp
     V16 = state.V16
     vb = state.vb
-    prog = FastProgram(mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
+    nsyn = prog.nsyn
     P = bounds.shape[0] - 1
     reccap = 1024 if record else 0
     rec = np.empty((reccap, 3), np.int32)
@@ -860,14 +859,13 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 
 @njit(cache=True, parallel=True)
-def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
-                    rt, outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon,
+def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
     spike record. The same results as the serial kernel: which thread runs a chunk changes
     nothing, and the tick is closed after all its chunks."""
-    state = _frame_state(bounds, A, V, cap, outputs.shape[0], wb, may_collide)
+    state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
     fn = state.fn
     sopdue = state.sopdue
@@ -875,7 +873,7 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
     outp = state.outp
     V16 = state.V16
     vb = state.vb
-    prog = FastProgram(mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb, npar16)
+    nsyn = prog.nsyn
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
     # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
@@ -893,12 +891,12 @@ def fast_frame_pool(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax,
 
 
 @njit(cache=True, parallel=True)
-def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                    outidx, pos, wb, npar16, may_collide, cap, in_tick, in_core, in_axon, in_off,
+def fast_run_frames(T, A, ash, v0, prog, may_collide, cap, in_tick, in_core, in_axon, in_off,
                     counters, outputs, counts, pc, pt, pot, recs, record, snap_t, ro_c, ro_n,
                     snap):
-    """B frames in parallel (prange over frames), each from fresh state (membrane v0
-    [C, N]), one chunk each; snap [B, S, K] (S = 0: no snapshots, see _fast_frame_py)."""
+    """B frames of ``prog`` (a ``FastProgram``) in parallel (prange over frames), each
+    from fresh state (membrane v0 [C, N]), one chunk each; snap [B, S, K] (S = 0: no
+    snapshots, see _fast_frame_py)."""
     B = counters.shape[0]
     C = v0.shape[0]
     N = v0.shape[1]
@@ -907,8 +905,7 @@ def fast_run_frames(T, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt,
         V = v0.copy()
         lo = in_off[b]
         hi = in_off[b + 1]
-        rec = fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak,
-                                vmax, rt, outidx, pos, wb, npar16, may_collide, cap,
+        rec = fast_frame_serial(T, bounds, A, ash, V, prog, may_collide, cap,
                                 in_tick[lo:hi], in_core[lo:hi], in_axon[lo:hi],
                                 counters[b], outputs[b], counts[b], pc[b], pt[b], record,
                                 snap_t, ro_c, ro_n, snap[b])

@@ -81,12 +81,12 @@ def frame_inputs(T, Tin, mode, q, spk, levels, el_start, el_count, m_core, m_axo
 
 
 @njit(cache=True, parallel=True)
-def eval_frames(T, Tin, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt, outidx, pos, wb,
-                npar16, may_collide, cap_base, mode, q, spk, levels, el_start, el_count, m_core,
-                m_axon, m_tick, h_core, h_axon, h_ticks, n_out, snap_t, ro_c, ro_n, counters,
-                snap):
+def eval_frames(T, Tin, A, ash, v0, prog, may_collide, cap_base, mode, q, spk, levels,
+                el_start, el_count, m_core, m_axon, m_tick, h_core, h_axon, h_ticks, n_out,
+                snap_t, ro_c, ro_n, counters, snap):
     """B frames (prange), each encoded, expanded and run for T core ticks from membrane v0
-    on the fast path, with snapshots at snap_t (see ``_fastpath._fast_frame_py``).
+    on the fast path (``prog``: a ``_fastpath.FastProgram``), with snapshots at snap_t (see
+    ``_fastpath._fast_frame_py``).
 
     q int64 [B, n_el] (rate) or spk uint8 [B, Tin, n_el] (spike bits; the other [B, 0(, 0)]);
     n_out: the program's outputs;
@@ -101,7 +101,6 @@ def eval_frames(T, Tin, A, ash, v0, mrow, nsyn, npar, rval, zleak, vmax, rt, out
         cap[0] += most
         V = v0.copy()
         outputs = np.zeros(n_out, np.int64)
-        fast_frame_serial(T, bounds, A, ash, V, mrow, nsyn, npar, rval, zleak, vmax, rt,
-                          outidx, pos, wb, npar16, may_collide, cap, it, ic, ia, counters[b],
+        fast_frame_serial(T, bounds, A, ash, V, prog, may_collide, cap, it, ic, ia, counters[b],
                           outputs, np.zeros((0, 0), np.int32), np.zeros((0, 0), np.int64),
                           np.zeros((0, 0), np.int64), 0, snap_t, ro_c, ro_n, snap[b])

@@ -559,6 +559,17 @@ def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
     return len(np.unique(when)) < len(when)
 
 
+def fast_program(prep: Prepared, narrow: bool):
+    """The program as the fast-path kernels read it (``_fastpath.FastProgram``); narrow:
+    whether cores may keep int16 membranes."""
+    from snn.cores.engine import _fastpath as F
+    p = prep.program
+    return F.FastProgram(prep.mrow, prep.rowinfo, prep.npar, np.ascontiguousarray(p.reset_value),
+                         prep.zleak, np.int64(V_MAX), prep.rt,
+                         np.ascontiguousarray(p.output_index), prep.pos,
+                         prep.wbound if narrow else prep.wbound[:0], prep.npar16)
+
+
 def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndarray, ...],
               v0: np.ndarray,
               counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray, pc: np.ndarray,
@@ -577,10 +588,7 @@ def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndar
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
     B = counters.shape[0]
     it, ic, ia, off = inp
-    args = (prep.mrow, prep.rowinfo, prep.npar, np.ascontiguousarray(p.reset_value), prep.zleak,
-            V_MAX, prep.rt, np.ascontiguousarray(p.output_index), prep.pos,
-            prep.wbound if options.narrow else prep.wbound[:0], prep.npar16,
-            _may_collide(prep, it, ic, ia, off))
+    args = (fast_program(prep, options.narrow), _may_collide(prep, it, ic, ia, off))
     spikes: list[np.ndarray] | None = [] if full else None
     potential = None
     pr_c, pr_n, trace = probes

@@ -207,7 +207,6 @@ class FrameStream:
         if not self.fast:
             return self._run_separately(images, first_frame)
         from snn.cores.engine import _stream as S
-        from snn.cores.program import V_MAX
         p, prog = self.prep, self.program
         t0 = time.perf_counter()
         r = _unit_frames(prog, images)
@@ -234,17 +233,14 @@ class FrameStream:
         O = prog.n_outputs
         snap = np.zeros((B, len(snap_t), 6 + O + len(self.ro_c)), np.int64)
         counters = np.zeros((B, 6), np.int64)
-        from snn.cores.engine.api import _fast_caps
+        from snn.cores.engine.api import _fast_caps, fast_program
         cap = _fast_caps(p, np.array([0, prog.n_cores], np.int64), np.zeros(0, np.int32),
                          np.zeros(2, np.int64))
         im = self.imap
-        args = (int(snap_t[-1]), Tin, prog.n_axons, p.ash, _v0(prog), p.mrow, p.rowinfo, p.npar,
-                np.ascontiguousarray(prog.reset_value), p.zleak, V_MAX, p.rt,
-                np.ascontiguousarray(prog.output_index), p.pos,
-                p.wbound if p.options.narrow else p.wbound[:0], p.npar16, self._collide(), cap,
-                mode, q, spk, RATE_LEVELS, im.el_start, im.el_count, im.m_core, im.m_axon,
-                im.m_tick, im.h_core, im.h_axon, im.h_ticks, O, snap_t, self.ro_c, self.ro_n,
-                counters)
+        args = (int(snap_t[-1]), Tin, prog.n_axons, p.ash, _v0(prog),
+                fast_program(p, p.options.narrow), self._collide(), cap, mode, q, spk,
+                RATE_LEVELS, im.el_start, im.el_count, im.m_core, im.m_axon, im.m_tick,
+                im.h_core, im.h_axon, im.h_ticks, O, snap_t, self.ro_c, self.ro_n, counters)
         t1 = time.perf_counter()
         S.eval_frames(*args, snap)
         engine_s = time.perf_counter() - t1
