@@ -58,6 +58,11 @@ NETS = {
                    "spiking"),
     "shallow_L4": ("qcfs_fashion_shallow_L4.pt", 4, "qcfs_fashion_shallow_float.pt",
                    "spiking"),
+    # two shallow64 nets (seeds 0, 1) averaged at the readout (benchmarks/ensemble_qcfs.py);
+    # its "float ANN" column is the ensemble's clip-only model (the members' float nets
+    # have their own ReLUs)
+    "shallow64x2_L8": ("qcfs_fashion_shallow64x2_L8.pt", 8, "qcfs_fashion_shallow64x2_L8.pt",
+                       "spiking"),
     "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
                      "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
