@@ -45,15 +45,38 @@ def run_extras(args: argparse.Namespace, program: Any, images: np.ndarray,
         print(f"wrote {record}: spikes of {srun.n_frames} frames x {srun.ticks} ticks "
               f"(`snn raster {record}`)")
     if report:
-        from snn.cores.compiler import encode_frames
-        from snn.cores.engine import run
-        from snn.scoring import frame_report, predict
-
-        lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
-        inputs = encode_frames(program, images, t, seed=args.seed)
-        res = run(program, t + lat, inputs, per_core=True, return_potential=True,
-                  seed=args.seed)
-        acc = float(np.mean(predict(program, res, t) == labels))
-        rep = frame_report(program, res, acc, t, name)
+        from snn.scoring import frame_report
+        res, pred = report_run(program, images, t, args.seed)
+        rep = frame_report(program, res, float(np.mean(pred == labels)), t, name)
         rep.to_json(report)
         print(f"wrote {report} ({t} ticks; `snn report {report}`)")
+
+
+REPORT_BATCH = 64  # frames per engine call of --report (memory does not grow with frames)
+
+
+def report_run(program: Any, images: np.ndarray, ticks: int, seed: int,
+               batch: int = REPORT_BATCH) -> tuple[Any, np.ndarray]:
+    """The run a report needs (per-core counters) and the predictions, in batches of
+    ``batch`` frames: each batch's final membranes are decoded and dropped and its per-core
+    counters summed, so memory stays that of one batch (one call for all frames held a
+    membrane per neuron and frame: 2 MB a frame for a 2,000-core CNN). The same numbers as
+    one call (frames are independent; seeds follow the frame index)."""
+    from snn.cores.compiler import encode_frames
+    from snn.cores.engine import concat_results, run
+    from snn.scoring import predict
+
+    lat = int(np.asarray(program.extras.get("latency_ticks", 0)))
+    parts, preds = [], []
+    for lo in range(0, len(images), batch):
+        x = images[lo:lo + batch]
+        inputs = encode_frames(program, x, ticks, seed=seed, first_frame=lo)
+        res = run(program, ticks + lat, inputs, per_core=True, return_potential=True,
+                  seed=seed, first_frame=lo)
+        preds.append(predict(program, res, ticks))
+        res.potential = None
+        res.per_core = {k: v.sum(axis=0, keepdims=True) for k, v in res.per_core.items()}
+        parts.append(res)
+    res = concat_results(parts)
+    res.per_core = {k: v.sum(axis=0, keepdims=True) for k, v in res.per_core.items()}
+    return res, np.concatenate(preds)
