@@ -3,8 +3,8 @@
 The members are saved clip models of ``benchmarks/train_qcfs_fashion.py --net shallow*``
 (conv, BatchNorm, ``nn.Hardtanh(0, lambda)``, flatten, dropout, dense; trained with
 different seeds). The ensemble is one network of the same form: the members' convolutions
-(batch norm folded) side by side as one convolution, member k scaled by lambda_1 /
-lambda_k so that one clip lambda_1 serves all (QCFS levels scale with lambda, so member
+side by side as one convolution with one batch norm, member k's batch norm output scaled by
+lambda_1 / lambda_k so that one clip lambda_1 serves all (QCFS levels scale with lambda, so member
 k's activations are exactly scaled copies), and one dense readout over the concatenated
 features with member k's weights divided by that scale and by the number of members: the
 readout is the mean of the members' logits. It converts and compiles like any other
@@ -18,6 +18,7 @@ MEMBER.pt MEMBER.pt``
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
@@ -45,30 +46,34 @@ def _parts(model: nn.Sequential) -> tuple[nn.Conv2d, nn.BatchNorm2d, float, nn.L
 
 
 def ensemble(members: list[nn.Sequential]) -> nn.Sequential:
-    """One clip model whose readout is the mean of the members' readouts (module doc)."""
-    convs, biases, denses, lam0 = [], [], [], None
+    """One clip model whose readout is the mean of the members' readouts (module doc). The
+    batch norms stay (one over the concatenated channels): the converter folds them as it
+    folds any other."""
+    convs, norms, denses = [], [], []
+    lam0 = _parts(members[0])[2]
+    eps = _parts(members[0])[1].eps
     for m in members:
         conv, bn, lam, dense = _parts(m.eval())
-        lam0 = lam if lam0 is None else lam0
-        scale = lam0 / lam
-        g = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-        w = conv.weight.detach() * g[:, None, None, None]
-        b = (bn.bias - bn.running_mean * g).detach()
-        if conv.bias is not None:
-            b = b + conv.bias.detach() * g
-        convs.append(w * scale)
-        biases.append(b * scale)
+        scale = lam0 / lam  # member k's activations in units of the first clip
+        mean = bn.running_mean.detach()
+        if conv.bias is not None:  # a conv bias is a shift of the batch norm's mean
+            mean = mean - conv.bias.detach()
+        norms.append((bn.weight.detach() * scale, bn.bias.detach() * scale, mean,
+                      bn.running_var.detach() + bn.eps - eps))
+        convs.append(conv.weight.detach())
         denses.append((dense.weight.detach() / scale / len(members),
                        dense.bias.detach() / len(members)))
     c0 = _parts(members[0])[0]
     conv = nn.Conv2d(c0.in_channels, sum(w.shape[0] for w in convs), c0.kernel_size,
-                     c0.stride, c0.padding, bias=True)
+                     c0.stride, c0.padding, bias=False)
     conv.weight.data = torch.cat(convs)
-    conv.bias.data = torch.cat(biases)
+    bn = nn.BatchNorm2d(conv.out_channels, eps=eps)
+    for name, i in (("weight", 0), ("bias", 1), ("running_mean", 2), ("running_var", 3)):
+        getattr(bn, name).data = torch.cat([n[i] for n in norms])
     dense = nn.Linear(sum(w.shape[1] for w, _ in denses), denses[0][0].shape[0])
     dense.weight.data = torch.cat([w for w, _ in denses], dim=1)
     dense.bias.data = sum(b for _, b in denses)
-    return nn.Sequential(conv, nn.Hardtanh(0.0, lam0), nn.Flatten(), dense)
+    return nn.Sequential(conv, bn, nn.Hardtanh(0.0, lam0), nn.Flatten(), dense).eval()
 
 
 def main() -> None:
@@ -87,7 +92,7 @@ def main() -> None:
 
     def scores(model: nn.Module) -> dict:
         clip = evaluate(model, x, y)
-        q = from_stock(_copy(model), args.levels)
+        q = from_stock(copy.deepcopy(model), args.levels)
         return {"clip": clip, "qcfs": evaluate(q, x, y),
                 "qcfs_input_L": evaluate(q, x, y, levels=args.levels)}
 
@@ -98,11 +103,6 @@ def main() -> None:
     with atomic_open(out, "wb") as fh:
         torch.save(ens, fh)
     atomic_write_json(out.with_suffix(".json"), log)
-
-
-def _copy(model: nn.Module) -> nn.Module:
-    import copy
-    return copy.deepcopy(model)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ Networks (input 1x28x28, pixel / 255)::
     shallow: conv5x5/2 (1->32) dense 6272->10: one hidden layer, whose inputs are the
             frame's own spikes, so the spiking network has no deeper layer to mistime at
             T = L (the QCFS conversion error left is the input code's)
-    shallow64, shallow128: shallow with 64 or 128 channels (float, 20 epochs: 91.21% and
-            91.05%: 128 channels overfit)
+    shallow64, shallow128: shallow with 64 or 128 channels (float test accuracy after 20
+            epochs, seed 0: 91.21% and 91.05%, 128 channels overfit; the shallow128 run,
+            ``--net shallow128 --levels 8``, was not kept)
     shallow2: shallow plus conv3x3 groups 8 (32->32) at 14x14 (fan-in 36 inputs: no relays)
 
 (core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
@@ -168,8 +169,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shift", type=int, default=0,
                     help="float training: random shifts of up to this many pixels "
-                         "(shallow64, 30 epochs, --shift 2: 89.71%% float vs 91.21%% "
-                         "without, 20 epochs: the small nets need no more regularising)")
+                         "(--net shallow64 --shift 2 --epochs 30 --tag s2: 89.71%% float "
+                         "vs 91.21%% without, 20 epochs; run not kept: the small nets need "
+                         "no more regularising)")
     ap.add_argument("--tag", default="", help="suffix of the model files' names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")

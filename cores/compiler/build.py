@@ -221,8 +221,9 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     # readout's, whose decode subtracts it): a precharged start absorbs it where that is
     # exact, else a hold axon of a free type cancels it, else the start absorbs what it can
     leaky = not st.readout and in_tick > 0 and bool(st.leak.any())
-    pre_exact = leaky and bool(_precharge(b.initial(st.thr), st.leak, st.thr, in_tick)[1].all())
-    hold = (leaky and not pre_exact and st.quant.bits < b.spec.axon_types
+    if leaky:  # per logical neuron: the precharged start and whether it is exact
+        pre_start, pre_exact = _precharge(b.initial(st.thr), st.leak, st.thr, in_tick)
+    hold = (leaky and not pre_exact.all() and st.quant.bits < b.spec.axon_types
             and unit_cost(st.row_ptr, masks).max(initial=0) < b.spec.axons)
     groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv,
                           b.spec.axons - 1 if hold else None)
@@ -234,8 +235,8 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
         nxt = int(cnt.sum())
         used = _place_inputs(b, core, st.row_ptr, st.cols, masks, rows, np.cumsum(cnt) - cnt,
                              cnt, st.quant.bits, in_tick)
-        rep = cost[rows]
-        p = _neuron_params(st, np.repeat(rows, rep))
+        slots = np.repeat(rows, cnt)  # the logical neuron of each slot
+        p = _neuron_params(st, slots)
         hw = _hold_weight(b, core, used, st.quant.bits, p["leak"], in_tick) if hold else None
         if hw is not None:
             p["weight"][:, st.quant.bits] = hw
@@ -243,17 +244,17 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
             tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
             out = rows
         else:
-            p["v_initial"] = b.initial(p["threshold"])
             if leaky and hw is None:
-                p["v_initial"], exact = _precharge(p["v_initial"], p["leak"],
-                                                   p["threshold"], in_tick)
-                held &= bool(exact[p["leak"] != 0].all())
+                p["v_initial"] = pre_start[slots]
+                held &= bool(pre_exact[slots].all())
+            else:
+                p["v_initial"] = b.initial(p["threshold"])
             sel = np.concatenate([np.arange(start[r], start[r + 1]) for r in rows])
             tc, ta, dl = needs[sel, 1], needs[sel, 2], needs[sel, 3]
             out = np.full(len(sel), -1)
         _add_neurons(b, core, nxt, **p, neg_threshold=np.full(nxt, big),
                      target_core=tc, target_axon=ta, delay=dl, output_index=out,
-                     unit=np.repeat(rows, rep))
+                     unit=slots)
     return StageStats(st.name, {"direct": len(groups)}, int((cost > 0).sum()),
                       int((cost == 0).sum()), int(np.maximum(copies - 1, 0).sum()), 0, 1,
                       st.quant.bits, st.quant.exact, in_tick, in_tick,
@@ -264,7 +265,6 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
                big: int, calib: np.ndarray | None, signed: bool,
                phases: int = 1) -> StageStats:
     out_tick = in_tick + 1
-    phases = phases if calib is not None else 1  # data-free relays: one phase
     needs, copies = _stage_targets(b, st, out_tick)
     cost = np.ones(st.n, np.int64) if st.readout else copies
     if cost.max(initial=0) > b.spec.neurons:
@@ -376,14 +376,15 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
             units = units[has[urow[units], ublk[units]]]  # dead neurons need no relay
             nu = len(units)
             nxt = nu * phases  # relay neurons: the phases of a unit side by side
+            tgt = np.asarray([relay_target[(int(a), int(c))]
+                              for a, c in zip(urow[units], ublk[units], strict=True)],
+                             np.int64).reshape(-1, 2)
             r, blk = np.repeat(urow[units], phases), np.repeat(ublk[units], phases)
             ph = np.tile(np.arange(phases), nu)
+            tgt = np.repeat(tgt, phases, axis=0)
+            tgt[:, 1] += ph  # each phase has its own summing axon
             wts = np.zeros((nxt, 4), np.int64)
             wts[:, :lq.bits] = st.tw[r] * bsign[blk][:, None]
-            tgt = np.asarray([relay_target[(int(a), int(c))] for a, c in zip(r, blk,
-                                                                             strict=True)],
-                             np.int64).reshape(-1, 2)
-            tgt[:, 1] += ph  # each phase has its own summing axon
             n_relays += nxt
             _place_inputs(b, core, uptr, ucols, umasks, units,
                           np.arange(nu, dtype=np.int64) * phases,
@@ -724,7 +725,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                            f"{spec.axon_types} axon types, so 1..{spec.axon_types} bits")
     if not 1 <= int(relay_phases) <= 8:
         raise ConfigError(f"relay_phases={relay_phases}: choose 1..8 relays per input block "
-                          "(2, the default, halves the relays' residual error)")
+                          "(1, the default: the fewest cores; 2 halves the relays' residual "
+                          "error)")
     if readout not in ("partial", "relays"):
         raise ConfigError(f"readout={readout!r}: choose 'partial' (a wide readout as partial "
                           "readout neurons that the decode adds, exact) or 'relays' (summed "
@@ -737,6 +739,10 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                 calibration.shape[1:] != tuple(network.input_shape):
             raise ConfigError(f"calibration: expected frames of shape "
                               f"{tuple(network.input_shape)}, got {calibration.shape}")
+    if relay_phases > 1 and calibration is None:
+        raise ConfigError(f"relay_phases={relay_phases} needs calibration frames (the phases "
+                          "are fitted to partial sums): pass calibration=frames, or convert "
+                          "the network with calibration frames (`snn convert --calib`)")
     tries = ([weight_bits] if weight_bits is not None
              else list(range(spec.axon_types, 1, -1)) or [1])
     last = None

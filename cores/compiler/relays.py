@@ -104,6 +104,37 @@ def _partial_sums(uu, uptr, ucols, uw, spikes, part):  # pragma: no cover
                     part[f, t] += w
 
 
+@numba.njit(inline="always")
+def _phases_start(vp, thr, beta, n_pre):  # pragma: no cover
+    """Start the ``len(vp)`` phases of one relay: phase p at p x thr / phases, then the
+    n_pre ticks of leak beta before its first input; returns the mean start (what the
+    phases hold back before any input)."""
+    P = vp.shape[0]
+    start = 0
+    for p in range(P):
+        vp[p] = p * thr // P
+        start += vp[p]
+        for _ in range(n_pre):
+            vp[p] += beta
+            if vp[p] >= thr:
+                vp[p] -= thr
+    return start / P
+
+
+@numba.njit(inline="always")
+def _phases_step(vp, thr, x):  # pragma: no cover
+    """One tick of input x (the block's partial sum plus leak) into every phase; returns
+    their mean potential."""
+    P = vp.shape[0]
+    total = 0
+    for p in range(P):
+        vp[p] += x
+        if vp[p] >= thr:
+            vp[p] -= thr
+        total += vp[p]
+    return total / P
+
+
 @numba.njit(cache=True, nogil=True)
 def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, phases, var_out,
                  mean_out):  # pragma: no cover
@@ -132,20 +163,9 @@ def _unit_scores(uptr, ucols, uw, spikes, n_pre, tr, beta_c, phases, var_out,
                 s1 = 0.0
                 s2 = 0.0
                 for f in range(F):
-                    for p in range(phases):
-                        vp[p] = p * thr // phases
-                        for _ in range(n_pre):
-                            vp[p] += beta
-                            if vp[p] >= thr:
-                                vp[p] -= thr
+                    start = _phases_start(vp, thr, beta, n_pre)
                     for t in range(T):
-                        r = 0.0
-                        for p in range(phases):
-                            vp[p] += part[f, t] + beta
-                            if vp[p] >= thr:
-                                vp[p] -= thr
-                            r += vp[p] - p * thr // phases
-                        r /= phases
+                        r = _phases_step(vp, thr, part[f, t] + beta) - start
                         s1 += r
                         s2 += r * r
                 m = s1 / n
@@ -187,21 +207,11 @@ def _count_errors(nptr, units, uptr, ucols, uw, usign, ubeta, spikes, n_pre, tr,
             beta = ubeta[u]
             sg = usign[u]
             for f in range(F):
-                for p in range(phases):
-                    vp[p] = p * tr[n] // phases
-                    for _ in range(n_pre):
-                        vp[p] += beta
-                        if vp[p] >= tr[n]:
-                            vp[p] -= tr[n]
+                start = _phases_start(vp, tr[n], beta, n_pre)
                 for t in range(T):
-                    r = 0.0
-                    for p in range(phases):
-                        vp[p] += part[f, t] + beta
-                        if vp[p] >= tr[n]:
-                            vp[p] -= tr[n]
-                        r += vp[p] - p * tr[n] // phases
+                    r = _phases_step(vp, tr[n], part[f, t] + beta) - start
                     tot[f, t] += sg * part[f, t]
-                    res[f, t] += sg * r / phases
+                    res[f, t] += sg * r
         for f in range(F):
             vi = 0
             ci = 0

@@ -51,7 +51,7 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                         help="axons per input of the readout layer (default: --weight-bits; "
                              "its levels have 2K bits, so 2 often suffices and halves the "
                              "readout's axons)")
-    parser.add_argument("--relay-phases", type=int, default=None, metavar="P",
+    parser.add_argument("--relay-phases", type=int, default=1, metavar="P",
                         help="relays per input block of a split layer, starting T_r / P "
                              "apart (default 1: the fewest cores; 2: about half the residual "
                              "error, the same accuracy in fewer ticks, about twice the "
@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
                           encoding=args.encoding, max_chips=args.max_chips,
                           readout=args.readout, readout_bits=args.readout_bits,
-                          **({} if args.relay_phases is None
-                             else {"relay_phases": args.relay_phases}))
+                          relay_phases=args.relay_phases)
     if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms
         program.extras["event_transform"] = np.array(json.dumps(net.meta["event_transform"]))
     program.validate()

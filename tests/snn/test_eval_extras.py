@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from snn.cores.compiler import compile_network
+from snn.cores.compiler import compile_network, encode_frames
+from snn.cores.engine import run
 from snn.eval_extras import report_run
 from snn.network import Dense, Flatten, SpikingNetwork
-from snn.scoring import frame_report
+from snn.scoring import frame_report, predict
 
 
 def _net() -> SpikingNetwork:
@@ -37,6 +38,15 @@ def test_report_run_in_batches_equals_one_call() -> None:
         assert many.per_core[k].shape == (1, prog.n_cores)
         np.testing.assert_array_equal(many.per_core[k], one.per_core[k])
     assert one.total("spikes") > 0
+    # and both equal a plain engine run of all frames in one call (what --report did before)
+    lat = int(prog.extras["latency_ticks"])
+    ref = run(prog, 20 + lat, encode_frames(prog, images, 20, seed=3), per_core=True,
+              return_potential=True, seed=3)
+    np.testing.assert_array_equal(pred3, predict(prog, ref, 20))
+    for k in ref.counters:
+        np.testing.assert_array_equal(many.counters[k], ref.counters[k])
+    for k in ref.per_core:
+        np.testing.assert_array_equal(many.per_core[k][0], ref.per_core[k].sum(axis=0))
     r1 = frame_report(prog, one, 1.0, 20, "p").to_dict()
     r3 = frame_report(prog, many, 1.0, 20, "p").to_dict()
     assert r1["energy_j"] == r3["energy_j"] and r1["per_core"] == r3["per_core"]

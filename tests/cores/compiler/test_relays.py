@@ -174,7 +174,6 @@ def test_partial_readout_wider_than_a_core_of_blocks() -> None:
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
 
 
-
 def test_phased_relays_step_in_half_thresholds() -> None:
     """relay_phases=2: two calibrated relays per input block and sign, starting at 0 and
     T_r / 2, each with its own summing axon of weight T_r / 2: the partial sum reaches the
@@ -195,3 +194,5 @@ def test_phased_relays_step_in_half_thresholds() -> None:
     assert e2 < e1, (e1, e2)
     with pytest.raises(ConfigError, match="relay_phases"):
         compile_network(net, spec, relay_phases=0)
+    with pytest.raises(ConfigError, match="calibration"):  # phases are fitted to data
+        compile_network(net, spec, relay_phases=2)
