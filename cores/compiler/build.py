@@ -27,6 +27,7 @@ from snn.cores.compiler.lower import Stage, lower
 from snn.cores.compiler.quantise import LayerQuant, mask_bits, quantise_network, synapse_weights
 from snn.cores.compiler.relays import calibrate, safe_params, source_spikes
 from snn.cores.compiler.tiling import conv_orders, greedy, partition_blocks, unit_cost
+from snn.cores.compiler.unit_codebooks import refine_units
 from snn.cores.hardware.spec import CoreSpec
 from snn.cores.program import RESET_LINEAR, V_MIN, CoreProgram
 from snn.errors import CompileError, ConfigError
@@ -263,7 +264,7 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
 
 def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
                big: int, calib: np.ndarray | None, signed: bool,
-               phases: int = 1) -> StageStats:
+               phases: int = 1, block_codebooks: bool = True) -> StageStats:
     out_tick = in_tick + 1
     needs, copies = _stage_targets(b, st, out_tick)
     cost = np.ones(st.n, np.int64) if st.readout else copies
@@ -276,15 +277,19 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     # summing neurons read relays on types 0 (+) and 1 (-); type 2 is the hold axon (leak
     # before the relays' first spikes, relay bias and mean residual, see snn.cores.compiler.relays)
     can_hold = spec.axon_types > 2
-    best = None
+    best = best_block = None
     for frac in BLOCK_FRACTIONS:
         limit = max(int(spec.axons * frac), 4 * lq.bits)
         block = partition_blocks(st.row_ptr, st.cols, masks, limit, not st.conv)
         plan = _split_plan(st, masks, block, cost, spec, n_global, int(can_hold), signed,
                            phases=phases)
         if best is None or plan["n_cores"] < best["n_cores"]:
-            best = plan
+            best, best_block = plan, block
     plan = best
+    if block_codebooks and st.target is not None:
+        plan = _split_plan(st, masks, best_block, cost, spec, n_global, int(can_hold), signed,
+                           phases=phases, refine=True)
+    utw = plan["utw"]
     nb, has = plan["nb"], plan["has"]
     uptr, ucols, umasks, urow, ublk = plan["units"]
     # relay block sign: +1 (positive synapses, or a biased relay), -1 (negative synapses)
@@ -294,8 +299,8 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
     else:
         psum, nsum = plan["psum"], plan["nsum"]
     if calib is not None:
-        syn_row = np.repeat(urow, np.diff(uptr))
-        uw = synapse_weights(umasks, st.tw[syn_row]) * np.repeat(bsign[ublk], np.diff(uptr))
+        syn_unit = np.repeat(np.arange(len(urow)), np.diff(uptr))
+        uw = synapse_weights(umasks, utw[syn_unit]) * bsign[ublk][syn_unit]
         rp = calibrate(uptr, ucols, uw, urow, ublk, st.n, nb, psum, nsum, has, calib,
                        in_tick, spec.weight_max, bsign,
                        None if st.readout else st.thr, None if st.readout else st.leak,
@@ -384,7 +389,7 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
             tgt = np.repeat(tgt, phases, axis=0)
             tgt[:, 1] += ph  # each phase has its own summing axon
             wts = np.zeros((nxt, 4), np.int64)
-            wts[:, :lq.bits] = st.tw[r] * bsign[blk][:, None]
+            wts[:, :lq.bits] = np.repeat(utw[units], phases, axis=0) * bsign[blk][:, None]
             n_relays += nxt
             _place_inputs(b, core, uptr, ucols, umasks, units,
                           np.arange(nu, dtype=np.int64) * phases,
@@ -461,28 +466,53 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
                       plan["nb_in"], lq.bits, lq.exact, in_tick, in_tick, True)
 
 
+def _source_types(cols: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per synapse: the axon types any neuron of the layer uses from its source (the
+    types partition_blocks counted, so refitted synapses keep the blocks' axon counts)."""
+    uniq, inv = np.unique(cols, return_inverse=True)
+    union = np.zeros(len(uniq), np.int64)
+    np.bitwise_or.at(union, inv, np.asarray(masks, np.int64))
+    return union[inv]
+
+
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
                 spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True,
-                summing: bool = True, phases: int = 1) -> dict:
+                summing: bool = True, phases: int = 1, refine: bool = False) -> dict:
     """Units (neuron, relay block), relays needed, summing and partial groups for one
     partition; ``reserve`` axons of each summing core are left free. signed: each input
     block gets two relay blocks, its positive and its negative synapses (relay block
     2 * block + (weight < 0)); else one (a biased relay). summing=False: no summing cores
     (partial readout neurons, which the decode adds), so no limit on blocks per neuron.
-    phases: relays per (neuron, relay block), each with its own summing axon."""
+    phases: relays per (neuron, relay block), each with its own summing axon. refine: each
+    unit's relay gets type weights fitted to its own synapses (per-block codebooks,
+    snn.cores.compiler.unit_codebooks; plan["utw"], else the neuron's)."""
     rows = np.repeat(np.arange(st.n), np.diff(st.row_ptr))
     units_w = synapse_weights(masks, st.tw[rows])  # each synapse's weight in units
     nb_in = int(block.max()) + 1 if block.size else 1
     if signed:
         block = 2 * block + (units_w < 0)
     nb = 2 * nb_in if signed else nb_in
-    key = rows * nb + block
+    # units (neuron, relay block): entries sorted by (block, row)
+    order_e = np.lexsort((st.cols, rows, block))
+    ukey = (block * st.n + rows)[order_e]  # ascending in this order
+    uniq, starts = np.unique(ukey, return_index=True)
+    uptr = np.append(starts, len(ukey)).astype(np.int64)
+    ucols, umasks = st.cols[order_e], masks[order_e]
+    urow, ublk = uniq % st.n, uniq // st.n
+    utw = st.tw[urow]  # type weights of each unit's relay
+    if refine and st.target is not None:
+        usign = (np.where(ublk % 2 == 1, -1, 1) if signed else np.zeros(len(urow), np.int64))
+        utw, umasks, _ = refine_units(uptr, st.target[order_e], umasks, utw,
+                                      _source_types(st.cols, masks)[order_e], usign,
+                                      min(spec.weight_max, -spec.weight_min))
+    syn_key = np.repeat(urow * nb + ublk, np.diff(uptr))
+    syn_w = synapse_weights(umasks, utw[np.repeat(np.arange(len(urow)), np.diff(uptr))])
     has = np.zeros(st.n * nb, bool)
-    has[key[units_w != 0]] = True
+    has[syn_key[syn_w != 0]] = True
     has &= np.repeat(cost > 0, nb)
     has = has.reshape(st.n, nb)  # one relay per (neuron, relay block)
-    psum = np.bincount(key, weights=np.maximum(units_w, 0), minlength=st.n * nb)
-    nsum = np.bincount(key, weights=np.maximum(-units_w, 0), minlength=st.n * nb)
+    psum = np.bincount(syn_key, weights=np.maximum(syn_w, 0), minlength=st.n * nb)
+    nsum = np.bincount(syn_key, weights=np.maximum(-syn_w, 0), minlength=st.n * nb)
     n_rel = has.sum(axis=1) * phases
     # summing groups: relay axons and neuron copies
     sum_groups, cur, ax, ne = [], [], 0, 0
@@ -501,13 +531,6 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
         ne += int(cost[r])
     if cur:
         sum_groups.append(np.asarray(cur))
-    # units: entries sorted by (block, row)
-    order_e = np.lexsort((st.cols, rows, block))
-    ukey = (block * st.n + rows)[order_e]  # ascending in this order
-    uniq, starts = np.unique(ukey, return_index=True)
-    uptr = np.append(starts, len(ukey)).astype(np.int64)
-    ucols, umasks = st.cols[order_e], masks[order_e]
-    urow, ublk = uniq % st.n, uniq // st.n
     ucost = has[urow, ublk].astype(np.int64) * phases
     partial_groups = []
     for blk in range(nb_in):  # the relays of one input block share its axons
@@ -528,6 +551,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     n_cores = len(sum_groups) + sum(len(g) for g in partial_groups)
     return {"nb": nb, "nb_in": nb_in, "signed": signed, "has": has, "sum_groups": sum_groups,
             "partial_groups": partial_groups, "units": (uptr, ucols, umasks, urow, ublk),
+            "utw": utw,
             "n_cores": n_cores, "psum": psum.reshape(st.n, nb).astype(np.int64),
             "nsum": nsum.reshape(st.n, nb).astype(np.int64)}
 
@@ -577,8 +601,8 @@ def _timing(stages: list[Stage], split: list[bool]) -> tuple[list[int], list[int
 def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                   calibration: np.ndarray | None, encoding: str, ticks: int | None,
                   relays: str = "signed", readout: str = "partial",
-                  relay_phases: int = RELAY_PHASES, readout_bits: int | None = None
-                  ) -> Compiled:
+                  relay_phases: int = RELAY_PHASES, readout_bits: int | None = None,
+                  block_codebooks: bool = True) -> Compiled:
     readout_mode = readout
     folded = fold_network(network)
     qnet, quants = quantise_network(folded, spec, weight_bits, readout_bits)
@@ -612,7 +636,8 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                                                    n_global, big)
         elif split[st.index]:
             stats[st.index] = _map_split(b, st, masks[st.index], t_in[st.index], n_global, big,
-                                         calib, relays == "signed", relay_phases)
+                                         calib, relays == "signed", relay_phases,
+                                         block_codebooks)
         else:
             stats[st.index] = _map_direct(b, st, masks[st.index], t_in[st.index], n_global, big)
     inputs = b.take_needs(0, n_in)
@@ -708,7 +733,8 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
                     encoding: str | None = None, max_chips: int | None = None,
                     calibration: np.ndarray | None = None, relays: str = "signed",
                     readout: str = "partial", relay_phases: int = RELAY_PHASES,
-                    readout_bits: int | None = None) -> Compiled:
+                    readout_bits: int | None = None, block_codebooks: bool = True
+                    ) -> Compiled:
     """Like :func:`compile` but also returns the folded and quantised networks and stats."""
     spec = spec or CoreSpec.truenorth()
     encoding = encoding or network.meta.get("encoding", "current")
@@ -748,7 +774,7 @@ def compile_network(network: SpikingNetwork, spec: CoreSpec | None = None, *,
     last = None
     for k in tries:
         comp = _compile_once(network, spec, k, calibration, encoding, ticks, relays, readout,
-                             relay_phases, readout_bits)
+                             relay_phases, readout_bits, block_codebooks)
         chips = -(-comp.program.n_cores // spec.cores_per_chip)
         if max_chips is None or chips <= max_chips:
             return comp
@@ -768,7 +794,7 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
             encoding: str | None = None, max_chips: int | None = None,
             calibration: np.ndarray | None = None, relays: str = "signed",
             readout: str = "partial", relay_phases: int = RELAY_PHASES,
-            readout_bits: int | None = None) -> CoreProgram:
+            readout_bits: int | None = None, block_codebooks: bool = True) -> CoreProgram:
     """Map a SpikingNetwork onto cores of ``spec`` (default TrueNorth).
 
     weight_bits: axons (= axon types) per input, 1..spec.axon_types; default the most
@@ -793,6 +819,9 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
         readout_bits: axons per input of the readout (default ``weight_bits``); its levels
         have twice the bits (hi and lo neurons), so 2 often suffices and halves the
         readout's axons and the copies of the layer before it.
+        block_codebooks: each relay of a split layer gets 4 type weights fitted to its own
+        synapses (per-block codebooks, ``snn.cores.compiler.unit_codebooks``; default) instead
+        of its neuron's; False: the neuron's, as before.
     Raises CompileError naming the layer and what to change when it cannot fit.
     """
     if network.meta.get("binarized"):
@@ -801,5 +830,6 @@ def compile(network: SpikingNetwork, spec: CoreSpec | None = None, *,  # noqa: A
     return compile_network(network, spec, weight_bits=weight_bits, ticks=ticks,
                            encoding=encoding, max_chips=max_chips,
                            calibration=calibration, relays=relays, readout=readout,
-                           relay_phases=relay_phases, readout_bits=readout_bits).program
+                           relay_phases=relay_phases, readout_bits=readout_bits,
+                           block_codebooks=block_codebooks).program
 

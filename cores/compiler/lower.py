@@ -43,6 +43,7 @@ class Stage:
     term_class: np.ndarray | None = None
     term_weight: np.ndarray | None = None
     mcodes: np.ndarray | None = None  # per synapse type mask (codebook layers)
+    target: np.ndarray | None = None  # per synapse float weight in units (codebook layers)
 
     def __post_init__(self) -> None:
         lq = self.quant
@@ -96,15 +97,22 @@ def _split_terms(st: Stage) -> Stage:
     return out
 
 
-def _dense_rows(w: np.ndarray, base_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _dense_rows(w: np.ndarray, base_in: int, values: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows of the nonzero levels w [O, F]; the values are w's, or ``values``' (float,
+    w's shape) at the same synapses."""
     nz = w != 0
     rows, cols = np.nonzero(nz)
     row_ptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int64)
-    return row_ptr, cols.astype(np.int64) + base_in, w[rows, cols].astype(np.int64)
+    vals = (w[rows, cols].astype(np.int64) if values is None
+            else values.reshape(w.shape)[rows, cols].astype(np.float64))
+    return row_ptr, cols.astype(np.int64) + base_in, vals
 
 
-def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], base_in: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], base_in: int,
+               values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows (one per output neuron) of the nonzero levels q; the values are q's, or
+    ``values``' (float, q's shape) at the same synapses."""
     c, h, w = in_shape
     o, ci, kh, kw = q.shape
     _, ho, wo = layer.output_shape([in_shape])
@@ -124,14 +132,16 @@ def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], bas
     counts = keep.sum(axis=2).reshape(-1)
     row_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     cols = (src[None] + group_off[:, None, None])[keep]
-    vals = np.broadcast_to(qf[:, None, :], keep.shape)[keep]
+    src_vals = qf if values is None else values.reshape(o, -1).astype(np.float64)
+    vals = np.broadcast_to(src_vals[:, None, :], keep.shape)[keep]
     # within a row, F order is (c, ky, kx): sources ascend (c*h*w + iy*w + ix) - keep sorted
     return row_ptr, cols, vals
 
 
 def _term_rows(layer: Dense | Conv2d, lq: LayerQuant, shapes: dict[str, tuple[int, ...]],
                base_of: dict[str, int]) -> tuple[np.ndarray, ...]:
-    """Rows (row_ptr, cols, values, type masks) of one term of an Add."""
+    """Rows (row_ptr, cols, values, type masks, float targets or None) of one term of an
+    Add."""
     (src,) = layer.inputs
     qq = lq.q if lq.mask is None else lq.wu
     sig = lq.sigma
@@ -140,14 +150,17 @@ def _term_rows(layer: Dense | Conv2d, lq: LayerQuant, shapes: dict[str, tuple[in
         row_ptr, cols, vals = _dense_rows(q, base_of[src])
         m = (lq.mask.reshape(q.shape)[q != 0] if lq.mask is not None
              else codes(q, sig[:, None], lq.bits)[q != 0])
-        return row_ptr, cols, vals, m.astype(np.int64)
+        tgt = None if lq.target is None else _dense_rows(q, base_of[src], lq.target)[2]
+        return row_ptr, cols, vals, m.astype(np.int64), tgt
     row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
     if lq.mask is not None:
         mm = lq.mask.reshape(qq.shape)
     else:
         mm = codes(qq, sig.reshape(-1, *([1] * (qq.ndim - 1))), lq.bits)
     m = _conv_rows(layer, np.where(qq != 0, mm, 0), shapes[src], base_of[src])[2]
-    return row_ptr, cols, vals, m.astype(np.int64)
+    tgt = (None if lq.target is None
+           else _conv_rows(layer, qq, shapes[src], base_of[src], lq.target)[2])
+    return row_ptr, cols, vals, m.astype(np.int64), tgt
 
 
 def _merge_rows(name: str, parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
@@ -159,12 +172,14 @@ def _merge_rows(name: str, parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndar
     masks = np.concatenate([p[3] for p in parts])
     order = np.lexsort((cols, rows))
     rows, cols, vals, masks = rows[order], cols[order], vals[order], masks[order]
+    target = (None if any(p[4] is None for p in parts)
+              else np.concatenate([p[4] for p in parts])[order])
     if np.any((np.diff(rows) == 0) & (np.diff(cols) == 0)):
         raise CompileError(f"layer {name!r}: two of its terms read the same neuron; on cores "
                            "an input reaches a neuron once - merge the two paths into one "
                            "layer")
     row_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int64)
-    return row_ptr, cols, vals, masks
+    return row_ptr, cols, vals, masks, target
 
 
 def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stage], int]:
@@ -187,14 +202,14 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
                                    "convolution layer, not an addition")
             lq = quants[layer.name]
             parts = [_term_rows(by_name[t], quants[t], shapes, base_of) for t in layer.inputs]
-            row_ptr, cols, vals, mc = _merge_rows(layer.name, parts)
+            row_ptr, cols, vals, mc, target = _merge_rows(layer.name, parts)
             shape = shapes[layer.name]
             chan = (np.repeat(np.arange(shape[0], dtype=np.int64), shape[1] * shape[2])
                     if len(shape) == 3 else np.arange(shape[0], dtype=np.int64))
             srcs = tuple(dict.fromkeys(stage_of[by_name[t].inputs[0]] for t in layer.inputs))
             st = Stage(layer.name, len(stages), shape, nxt, row_ptr, cols, vals, chan, lq,
                        srcs, False, len(shape) == 3)
-            st.mcodes = mc
+            st.mcodes, st.target = mc, target
             stages.append(st)
             base_of[layer.name] = nxt
             stage_of[layer.name] = layer.name
@@ -215,24 +230,28 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
         (src,) = layer.inputs
         lq = quants[layer.name]
         qq = lq.q if lq.mask is None else lq.wu
-        mc = None
+        mc = target = None
         if isinstance(layer, Dense):
             q = qq.reshape(qq.shape[0], -1)
             row_ptr, cols, vals = _dense_rows(q, base_of[src])
             if lq.mask is not None:
                 mc = lq.mask.reshape(q.shape)[q != 0].astype(np.int64)
+            if lq.target is not None:
+                target = _dense_rows(q, base_of[src], lq.target)[2]
             chan = np.arange(q.shape[0], dtype=np.int64)
         else:
             row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
             if lq.mask is not None:
                 mc = _conv_rows(layer, np.where(qq != 0, lq.mask.reshape(qq.shape), 0),
                                 shapes[src], base_of[src])[2]
+            if lq.target is not None:
+                target = _conv_rows(layer, qq, shapes[src], base_of[src], lq.target)[2]
             _, ho, wo = shapes[layer.name]
             chan = np.repeat(np.arange(qq.shape[0], dtype=np.int64), ho * wo)
         n = len(row_ptr) - 1
         st = Stage(layer.name, len(stages), shapes[layer.name], nxt, row_ptr, cols, vals, chan,
                    lq, (stage_of[src],), layer is readout, isinstance(layer, Conv2d))
-        st.mcodes = mc
+        st.mcodes, st.target = mc, target
         if st.readout:
             if lq.terms == 2:
                 st = _split_terms(st)

@@ -56,6 +56,9 @@ class LayerQuant:
     tw: np.ndarray | None = None
     mask: np.ndarray | None = None
     wu: np.ndarray | None = None
+    # codebook layers: the float weights in units (weight shape), which per-block codebooks
+    # of split layers refine against (snn.cores.compiler.unit_codebooks)
+    target: np.ndarray | None = None
 
     def type_weights(self, o: np.ndarray | int) -> np.ndarray:
         """Type weights [.., k] of output channel(s) o."""
@@ -248,6 +251,7 @@ def quantise_layer(layer: Dense | Conv2d, k: int, spec: CoreSpec, *, common: boo
         lq.q = lq.q.reshape(layer.weight.shape)
         lq.mask = lq.mask.reshape(layer.weight.shape)
         lq.wu = lq.wu.reshape(layer.weight.shape)
+        lq.target = lq.target.reshape(layer.weight.shape)
         return lq
     if terms == 2:
         lo1, hi1 = level_range(k, 1)  # q = 2^k * hi + lo, hi and lo both in lo1..hi1
@@ -295,7 +299,7 @@ def _refine(name: str, k: int, w: np.ndarray, q: np.ndarray, sig: np.ndarray, s:
     wu = (tw @ bits.T)[np.arange(o)[:, None], idx]
     return LayerQuant(name, k, q, sig, s.astype(np.int32), delta, np.maximum(th, 1),
                       np.rint(bias * s / delta).astype(np.int64), False, 1, tw,
-                      idx.astype(np.int64), wu.astype(np.int64))
+                      idx.astype(np.int64), wu.astype(np.int64), target)
 
 
 def quantise_network(net: SpikingNetwork, spec: CoreSpec, weight_bits: int,
@@ -377,6 +381,7 @@ def quantise_add(add: Add, terms: list[Dense | Conv2d], k: int, spec: CoreSpec
         def cut(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[:, lo:hi].reshape(t.weight.shape)  # noqa: B023
 
-        parts.append(replace(lq, name=t.name, q=cut(lq.q), mask=cut(lq.mask), wu=cut(lq.wu)))
+        parts.append(replace(lq, name=t.name, q=cut(lq.q), mask=cut(lq.mask), wu=cut(lq.wu),
+                             target=cut(lq.target)))
         lo = hi
     return lq, parts

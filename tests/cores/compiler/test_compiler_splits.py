@@ -113,3 +113,32 @@ def test_split_conv_layer_close_to_ideal() -> None:
         assert want.sum() > 100
         errs[bias] = np.abs(np.maximum(got, 0) - want).sum() / want.sum()
     assert errs[False] < 0.1 and errs[True] < 0.1, errs
+
+
+def test_block_codebooks_fit_each_relay() -> None:
+    """A float split layer: each relay gets type weights of its own (they differ between
+    the blocks of one neuron), its synapses sit nearer the float weights than with the
+    neuron's code, and the layer's spike counts stay close to the float SNN's."""
+    net = _int_cnn(4, 8, bias2=True)
+    rng = np.random.default_rng(5)
+    c2 = net.layers[1]
+    c2.weight[:] = rng.normal(0, 0.6, c2.weight.shape).astype(f)
+    imgs = rng.integers(0, 256, (6, 1, 6, 6)).astype(np.uint8)
+    T = 60
+    float_counts = simulate(net, imgs, T, encoding="rate", record_layers=True,
+                            dtype=np.float64).trains["c2"].reshape(T, len(imgs), -1).sum(0)
+    errs, kinds = {}, {}
+    for block_codebooks in (False, True):
+        comp = compile_network(net, CoreSpec.preset("small"), weight_bits=4,
+                               block_codebooks=block_codebooks)
+        assert comp.stats[1].blocks > 1
+        p, ex = comp.program, comp.program.extras
+        relays = (ex["core_layer"] == 1) & (ex["core_role"] == 1)
+        w = p.weight[relays].reshape(-1, 4)
+        kinds[block_codebooks] = len(np.unique(np.abs(w[np.abs(w).sum(1) > 0]), axis=0))
+        got = _counts(comp, _run(comp, imgs, T)[1], "c2", T)
+        want = np.where(got < 0, 0, float_counts)
+        errs[block_codebooks] = np.abs(np.maximum(got, 0) - want).sum() / want.sum()
+    # the neuron's code: one set of type weights per output channel (4 channels)
+    assert kinds[False] <= 4 < kinds[True]
+    assert errs[True] < 0.8 * errs[False] and errs[True] < 0.1, errs  # 4.9% vs 8.2%
