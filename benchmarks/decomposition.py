@@ -130,7 +130,9 @@ def decompose(net, images: np.ndarray, labels: np.ndarray, ticks: list[int], *,
         row["energy_j_per_frame"] = {t: e.get("j_per_frame", e.get("joules"))
                                      for t, e in ev["energy"].items()}
     rows.append(row)
+    split = any(s.role_cores.get("sum", 0) for s in comp.stats)  # relays: block codebooks
     return {"frames": int(len(labels)), "weight_bits": comp.weight_bits, "relays": relays,
+            "block_codebooks": split,
             "relay_calibration_frames": 0 if calibration is None else int(len(calibration)),
             "cores": comp.program.n_cores, "compile_s": compile_s,
             "latency_ticks": int(comp.program.extras["latency_ticks"]), "rows": rows,
@@ -146,6 +148,8 @@ def to_markdown(name: str, res: dict) -> str:
            "calibration frames" if res.get("relay_calibration_frames") else "")
     if res.get("v_init"):
         rel += f", initial membrane {res['v_init']:g} x threshold"
+    if res.get("block_codebooks"):
+        rel += ", per-block codebooks (the quantised SNN row keeps the per-channel code)"
     first = res.get("first_frame", 0)
     span = f" (from held-out frame {first})" if first else ""
     if res.get("note"):
