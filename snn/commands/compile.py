@@ -56,6 +56,10 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
                              "apart (default 1: the fewest cores; 2: about half the residual "
                              "error, the same accuracy in fewer ticks, about twice the "
                              "summing cores)")
+    parser.add_argument("--neuron-codebooks", action="store_true",
+                        help="each relay of a split layer takes its neuron's 4 type weights "
+                             "(the old mapping) instead of its own, fitted to its block's "
+                             "synapses (the default: docs/compiler.md, per-block codebooks)")
     parser.add_argument("--out", required=True, metavar="PROG.npz", help="core program to write")
     parser.add_argument("--json", metavar="FILE", help="also write the layer table as JSON")
 
@@ -78,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     program = compile_net(net, spec, weight_bits=args.weight_bits, ticks=args.ticks,
                           encoding=args.encoding, max_chips=args.max_chips,
                           readout=args.readout, readout_bits=args.readout_bits,
-                          relay_phases=args.relay_phases)
+                          relay_phases=args.relay_phases,
+                          block_codebooks=not args.neuron_codebooks)
     if "event_transform" in net.meta:  # `snn eval --data nmnist` repeats these transforms
         program.extras["event_transform"] = np.array(json.dumps(net.meta["event_transform"]))
     program.validate()

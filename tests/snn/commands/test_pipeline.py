@@ -105,3 +105,21 @@ def test_raster_draws_a_picture_with_a_trace(flow, tmp_path):
     assert main(["raster", str(flow["run"]), "--program", str(flow["prog"]),
                  "--trace", "1:3", "--out", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compile_neuron_codebooks_flag_keeps_the_old_relays(flow, tmp_path):
+    """On the small preset fc1 is split: by default each relay has type weights of its own,
+    with --neuron-codebooks every relay copies its neuron's (so fewer distinct rows)."""
+    progs = {}
+    for flag in ([], ["--neuron-codebooks"]):
+        out = tmp_path / f"p{len(flag)}.npz"
+        assert main(["compile", str(flow["net"]), "--preset", "small", "--out", str(out),
+                     *flag]) == 0
+        progs[bool(flag)] = CoreProgram.load(out)
+    distinct = {}
+    for old, p in progs.items():
+        relay = (p.extras["core_layer"] == 0) & (p.extras["core_role"] == 1)
+        assert relay.any(), "fc1 should be split on the small preset"
+        w = p.weight[relay].reshape(-1, p.weight.shape[-1])
+        distinct[old] = len(np.unique(np.abs(w[np.abs(w).sum(1) > 0]), axis=0))
+    assert distinct[True] < distinct[False]
