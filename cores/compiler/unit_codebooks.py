@@ -16,6 +16,7 @@ axon types its source already has in the layer (so the blocks' axon counts hold)
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from snn.cores.compiler.quantise import mask_bits
@@ -24,6 +25,28 @@ LLOYD_ROUNDS = 8  # least-squares / re-assignment rounds
 STEPS = (4, 2, 1)  # then coordinate steps of the type weights
 PASSES = 3  # at most this many passes over the types per step
 RIDGE = 1e-3  # pulls type weights no synapse uses towards their old value
+
+
+@numba.njit(cache=True, nogil=True)
+def _assign(uptr, levels, tgt, allowed, sign, masks, err):  # pragma: no cover - numba
+    """Per synapse the nearest level of its unit among the subsets of its allowed types
+    with the unit's sign (into masks), and per unit the squared error (into err)."""
+    n_levels = levels.shape[1]
+    for u in range(len(uptr) - 1):
+        sg = sign[u]
+        e = 0.0
+        for i in range(uptr[u], uptr[u + 1]):
+            best, bm = np.inf, 0
+            for m in range(n_levels):
+                lv = levels[u, m]
+                if (m & ~allowed[i]) != 0 or lv * sg < 0:
+                    continue
+                d = (tgt[i] - lv) ** 2
+                if d < best:
+                    best, bm = d, m
+            masks[i] = bm
+            e += best
+        err[u] = e
 
 
 def refine_units(uptr: np.ndarray, target: np.ndarray, masks: np.ndarray, tw0: np.ndarray,
@@ -35,19 +58,19 @@ def refine_units(uptr: np.ndarray, target: np.ndarray, masks: np.ndarray, tw0: n
     only bits of ``allowed`` and levels of the sign of ``sign[u]`` (+1: >= 0, -1: <= 0, 0:
     any). Returns (type weights, masks, squared error per unit)."""
     n_units, k = tw0.shape
-    n_syn = len(target)
+    uptr = np.ascontiguousarray(uptr, np.int64)
     unit = np.repeat(np.arange(n_units), np.diff(uptr))
     bits = mask_bits(np.arange(2 ** k), k)  # [L, k]
-    subset_ok = (np.arange(2 ** k)[None, :] & ~np.asarray(allowed, np.int64)[:, None]) == 0
-    usign = np.asarray(sign, np.int64)[unit][:, None]
-    tgt = np.asarray(target, np.float64)
+    allowed = np.ascontiguousarray(allowed, np.int64)
+    usign = np.ascontiguousarray(sign, np.int64)
+    tgt = np.ascontiguousarray(target, np.float64)
 
     def assign(tw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        levels = (tw @ bits.T)[unit]  # [S, L]
-        ok = subset_ok & (levels * usign >= 0)
-        dist = np.where(ok, (tgt[:, None] - levels) ** 2, np.inf)
-        m = dist.argmin(axis=1)
-        return m, np.bincount(unit, dist[np.arange(n_syn), m], minlength=n_units)
+        m = np.empty(len(tgt), np.int64)
+        e = np.empty(n_units, np.float64)
+        _assign(uptr, np.ascontiguousarray(tw @ bits.T, np.float64), tgt, allowed, usign,
+                m, e)
+        return m, e
 
     tw = np.asarray(tw0, np.int64).copy()
     cur = (tgt - (mask_bits(masks, k) * tw[unit]).sum(axis=1)) ** 2
