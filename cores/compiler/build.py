@@ -26,7 +26,7 @@ from snn.cores.compiler.fold_passthrough import fold_network
 from snn.cores.compiler.lower import Stage, lower
 from snn.cores.compiler.quantise import LayerQuant, mask_bits, quantise_network, synapse_weights
 from snn.cores.compiler.relays import calibrate, safe_params, source_spikes
-from snn.cores.compiler.tiling import conv_orders, greedy, partition_blocks, unit_cost
+from snn.cores.compiler.tiling import conv_orders, greedy, partition_blocks, source_types, unit_cost
 from snn.cores.compiler.unit_codebooks import refine_units
 from snn.cores.hardware.spec import CoreSpec
 from snn.cores.program import RESET_LINEAR, V_MIN, CoreProgram
@@ -466,15 +466,6 @@ def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
                       plan["nb_in"], lq.bits, lq.exact, in_tick, in_tick, True)
 
 
-def _source_types(cols: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Per synapse: the axon types any neuron of the layer uses from its source (the
-    types partition_blocks counted, so refitted synapses keep the blocks' axon counts)."""
-    uniq, inv = np.unique(cols, return_inverse=True)
-    union = np.zeros(len(uniq), np.int64)
-    np.bitwise_or.at(union, inv, np.asarray(masks, np.int64))
-    return union[inv]
-
-
 def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarray,
                 spec: CoreSpec, n_global: int, reserve: int = 0, signed: bool = True,
                 summing: bool = True, phases: int = 1, refine: bool = False) -> dict:
@@ -503,7 +494,7 @@ def _split_plan(st: Stage, masks: np.ndarray, block: np.ndarray, cost: np.ndarra
     if refine and st.target is not None:
         usign = (np.where(ublk % 2 == 1, -1, 1) if signed else np.zeros(len(urow), np.int64))
         utw, umasks, _ = refine_units(uptr, st.target[order_e], umasks, utw,
-                                      _source_types(st.cols, masks)[order_e], usign,
+                                      source_types(st.cols, masks)[order_e], usign,
                                       min(spec.weight_max, -spec.weight_min))
     syn_key = np.repeat(urow * nb + ublk, np.diff(uptr))
     syn_w = synapse_weights(umasks, utw[np.repeat(np.arange(len(urow)), np.diff(uptr))])

@@ -97,22 +97,19 @@ def _split_terms(st: Stage) -> Stage:
     return out
 
 
-def _dense_rows(w: np.ndarray, base_in: int, values: np.ndarray | None = None
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR rows of the nonzero levels w [O, F]; the values are w's, or ``values``' (float,
-    w's shape) at the same synapses."""
-    nz = w != 0
+def _dense_index(q: np.ndarray, base_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows of the nonzero levels q [O, F]: (row_ptr, global source of each synapse,
+    each synapse's flat index into q)."""
+    nz = q != 0
     rows, cols = np.nonzero(nz)
     row_ptr = np.concatenate([[0], np.cumsum(nz.sum(axis=1))]).astype(np.int64)
-    vals = (w[rows, cols].astype(np.int64) if values is None
-            else values.reshape(w.shape)[rows, cols].astype(np.float64))
-    return row_ptr, cols.astype(np.int64) + base_in, vals
+    return row_ptr, cols.astype(np.int64) + base_in, rows * q.shape[1] + cols
 
 
-def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], base_in: int,
-               values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR rows (one per output neuron) of the nonzero levels q; the values are q's, or
-    ``values``' (float, q's shape) at the same synapses."""
+def _conv_index(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], base_in: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR rows (one per output neuron) of the nonzero levels q [O, C, kh, kw]: (row_ptr,
+    global source of each synapse, each synapse's flat index into q)."""
     c, h, w = in_shape
     o, ci, kh, kw = q.shape
     _, ho, wo = layer.output_shape([in_shape])
@@ -127,39 +124,34 @@ def _conv_rows(layer: Conv2d, q: np.ndarray, in_shape: tuple[int, int, int], bas
     valid = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)  # [P, F]
     src = (cc[None, :] * h * w + iy * w + ix).astype(np.int64) + base_in  # [P, F]
     group_off = (np.arange(o) // (o // layer.groups)) * ci * h * w  # [O] first input channel
-    qf = q.reshape(o, -1).astype(np.int64)  # [O, F]
-    keep = valid[None, :, :] & (qf[:, None, :] != 0)  # [O, P, F]
+    n_f = ci * kh * kw
+    keep = valid[None, :, :] & (q.reshape(o, 1, n_f) != 0)  # [O, P, F]
     counts = keep.sum(axis=2).reshape(-1)
     row_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     cols = (src[None] + group_off[:, None, None])[keep]
-    src_vals = qf if values is None else values.reshape(o, -1).astype(np.float64)
-    vals = np.broadcast_to(src_vals[:, None, :], keep.shape)[keep]
+    flat = np.broadcast_to((np.arange(o)[:, None] * n_f + np.arange(n_f))[:, None, :],
+                           keep.shape)[keep]
     # within a row, F order is (c, ky, kx): sources ascend (c*h*w + iy*w + ix) - keep sorted
-    return row_ptr, cols, vals
+    return row_ptr, cols, flat
 
 
-def _term_rows(layer: Dense | Conv2d, lq: LayerQuant, shapes: dict[str, tuple[int, ...]],
-               base_of: dict[str, int]) -> tuple[np.ndarray, ...]:
-    """Rows (row_ptr, cols, values, type masks, float targets or None) of one term of an
-    Add."""
+def _layer_rows(layer: Dense | Conv2d, lq: LayerQuant, shapes: dict[str, tuple[int, ...]],
+                base_of: dict[str, int]) -> tuple[np.ndarray, ...]:
+    """Rows of a Dense/Conv2d layer (or Add term): (row_ptr, cols, levels, type masks,
+    float targets or None), the last three gathered through one synapse index."""
     (src,) = layer.inputs
     qq = lq.q if lq.mask is None else lq.wu
-    sig = lq.sigma
     if isinstance(layer, Dense):
-        q = qq.reshape(qq.shape[0], -1)
-        row_ptr, cols, vals = _dense_rows(q, base_of[src])
-        m = (lq.mask.reshape(q.shape)[q != 0] if lq.mask is not None
-             else codes(q, sig[:, None], lq.bits)[q != 0])
-        tgt = None if lq.target is None else _dense_rows(q, base_of[src], lq.target)[2]
-        return row_ptr, cols, vals, m.astype(np.int64), tgt
-    row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
-    if lq.mask is not None:
-        mm = lq.mask.reshape(qq.shape)
+        row_ptr, cols, flat = _dense_index(qq.reshape(qq.shape[0], -1), base_of[src])
     else:
-        mm = codes(qq, sig.reshape(-1, *([1] * (qq.ndim - 1))), lq.bits)
-    m = _conv_rows(layer, np.where(qq != 0, mm, 0), shapes[src], base_of[src])[2]
-    tgt = (None if lq.target is None
-           else _conv_rows(layer, qq, shapes[src], base_of[src], lq.target)[2])
+        row_ptr, cols, flat = _conv_index(layer, qq, shapes[src], base_of[src])
+    vals = qq.reshape(-1)[flat].astype(np.int64)
+    if lq.mask is not None:
+        m = lq.mask.reshape(-1)[flat]
+    else:
+        sig = lq.sigma.reshape(-1, *([1] * (qq.ndim - 1)))
+        m = codes(qq, sig, lq.bits).reshape(-1)[flat]
+    tgt = None if lq.target is None else lq.target.reshape(-1)[flat].astype(np.float64)
     return row_ptr, cols, vals, m.astype(np.int64), tgt
 
 
@@ -201,7 +193,7 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
                 raise CompileError(f"layer {layer.name!r}: the readout must be a dense or "
                                    "convolution layer, not an addition")
             lq = quants[layer.name]
-            parts = [_term_rows(by_name[t], quants[t], shapes, base_of) for t in layer.inputs]
+            parts = [_layer_rows(by_name[t], quants[t], shapes, base_of) for t in layer.inputs]
             row_ptr, cols, vals, mc, target = _merge_rows(layer.name, parts)
             shape = shapes[layer.name]
             chan = (np.repeat(np.arange(shape[0], dtype=np.int64), shape[1] * shape[2])
@@ -229,25 +221,11 @@ def lower(net: SpikingNetwork, quants: dict[str, LayerQuant]) -> tuple[list[Stag
                                "dense and conv layers read one")
         (src,) = layer.inputs
         lq = quants[layer.name]
-        qq = lq.q if lq.mask is None else lq.wu
-        mc = target = None
-        if isinstance(layer, Dense):
-            q = qq.reshape(qq.shape[0], -1)
-            row_ptr, cols, vals = _dense_rows(q, base_of[src])
-            if lq.mask is not None:
-                mc = lq.mask.reshape(q.shape)[q != 0].astype(np.int64)
-            if lq.target is not None:
-                target = _dense_rows(q, base_of[src], lq.target)[2]
-            chan = np.arange(q.shape[0], dtype=np.int64)
-        else:
-            row_ptr, cols, vals = _conv_rows(layer, qq, shapes[src], base_of[src])
-            if lq.mask is not None:
-                mc = _conv_rows(layer, np.where(qq != 0, lq.mask.reshape(qq.shape), 0),
-                                shapes[src], base_of[src])[2]
-            if lq.target is not None:
-                target = _conv_rows(layer, qq, shapes[src], base_of[src], lq.target)[2]
-            _, ho, wo = shapes[layer.name]
-            chan = np.repeat(np.arange(qq.shape[0], dtype=np.int64), ho * wo)
+        row_ptr, cols, vals, m, target = _layer_rows(layer, lq, shapes, base_of)
+        o = lq.q.shape[0]
+        chan = (np.arange(o, dtype=np.int64) if isinstance(layer, Dense)
+                else np.repeat(np.arange(o, dtype=np.int64), np.prod(shapes[layer.name][1:])))
+        mc = m if lq.mask is not None else None  # else Stage.masks derives them from q
         n = len(row_ptr) - 1
         st = Stage(layer.name, len(stages), shapes[layer.name], nxt, row_ptr, cols, vals, chan,
                    lq, (stage_of[src],), layer is readout, isinstance(layer, Conv2d))

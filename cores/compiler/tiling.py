@@ -85,6 +85,15 @@ def unit_cost(uptr: np.ndarray, umasks: np.ndarray) -> np.ndarray:
     return out
 
 
+def source_types(cols: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per synapse: the axon types (bit mask) that any neuron of the layer uses from its
+    source, i.e. the axons that source costs in a core."""
+    uniq, inv = np.unique(cols, return_inverse=True)
+    union = np.zeros(len(uniq), np.int64)
+    np.bitwise_or.at(union, inv, np.asarray(masks, np.int64))
+    return union[inv]
+
+
 def partition_blocks(row_ptr: np.ndarray, cols: np.ndarray, masks: np.ndarray, limit: int,
                      shared: bool = False) -> np.ndarray:
     """Block id of every synapse: contiguous source ranges such that no neuron needs more
@@ -95,11 +104,8 @@ def partition_blocks(row_ptr: np.ndarray, cols: np.ndarray, masks: np.ndarray, l
     rows = np.repeat(np.arange(n), np.diff(row_ptr))
     order = np.argsort(cols, kind="stable")
     sc = cols[order]
-    uniq, starts, inv = np.unique(sc, return_index=True, return_inverse=True)
-    union = np.zeros(len(uniq), np.int64)  # a source costs the types any neuron needs
-    np.bitwise_or.at(union, inv, masks[order].astype(np.int64))
-    masks = np.empty(len(cols), np.int64)
-    masks[order] = union[inv]
+    uniq, starts = np.unique(sc, return_index=True)
+    masks = source_types(cols, masks)  # a source costs the types any neuron needs
     ends = np.append(starts[1:], len(sc))
     cnt = np.zeros(n, np.int64)
     block_of = np.zeros(len(uniq), np.int64)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from snn.cores.compiler.quantise import mask_bits
+from snn.cores.compiler.quantise import mask_bits, synapse_weights
 
 LLOYD_ROUNDS = 8  # least-squares / re-assignment rounds
 STEPS = (4, 2, 1)  # then coordinate steps of the type weights
@@ -73,13 +73,8 @@ def refine_units(uptr: np.ndarray, target: np.ndarray, masks: np.ndarray, tw0: n
         return m, e
 
     tw = np.asarray(tw0, np.int64).copy()
-    cur = (tgt - (mask_bits(masks, k) * tw[unit]).sum(axis=1)) ** 2
-    err = np.bincount(unit, cur, minlength=n_units)
     m = np.asarray(masks, np.int64).copy()
-    m2, e2 = assign(tw)
-    better = e2 < err - 1e-9
-    m = np.where(better[unit], m2, m)
-    err = np.where(better, e2, err)
+    err = np.bincount(unit, (tgt - synapse_weights(m, tw[unit])) ** 2, minlength=n_units)
 
     def keep(cand: np.ndarray) -> bool:
         nonlocal tw, m, err
@@ -92,6 +87,7 @@ def refine_units(uptr: np.ndarray, target: np.ndarray, masks: np.ndarray, tw0: n
             err = np.where(better, e2, err)
         return bool(better.any())
 
+    keep(tw)  # the nearest allowed subsets for the starting type weights
     for _ in range(LLOYD_ROUNDS):
         b = mask_bits(m, k).astype(np.float64)  # [S, k]
         gram = np.zeros((n_units, k, k))
