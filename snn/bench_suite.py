@@ -52,16 +52,23 @@ COLUMNS = [  # (key, header, format) of the Markdown table
 
 def recipe_fingerprint(suite: Suite, model: str) -> str:
     """What a model's finished rows depend on besides the row itself: its spec, the suite's
-    settings, the converter's defaults and the package version; a row finished under another
-    fingerprint is run again (a changed default recipe must not keep old rows)."""
+    settings, the converter's and the compiler's defaults and the package version; a row
+    finished under another fingerprint is run again (a changed default recipe must not keep
+    old rows)."""
     import hashlib
     import inspect
 
     from snn import __version__
     from snn.converters import convert
-    defaults = {k: repr(p.default) for k, p in inspect.signature(convert).parameters.items()
+    from snn.cores.compiler import compile as compile_cores
+
+    def defaults_of(fn: Callable) -> dict[str, str]:
+        return {k: repr(p.default) for k, p in inspect.signature(fn).parameters.items()
                 if p.default is not inspect.Parameter.empty}
+    defaults = defaults_of(convert)
+    compile_defaults = defaults_of(compile_cores)
     text = json.dumps({"spec": asdict(suite.models[model]), "defaults": defaults,
+                       "compile_defaults": compile_defaults,
                        "seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us,
                        "version": __version__, "row_layout": ROW_LAYOUT}, sort_keys=True,
                       default=str)

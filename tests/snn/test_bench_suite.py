@@ -246,6 +246,21 @@ def test_rows_of_another_recipe_run_again(suite_file, tmp_path, monkeypatch):
         {"new-m2"} if any(r.model == "m2" for r in s.rows) else set())
 
 
+def test_recipe_fingerprint_follows_the_compiler_defaults(suite_file, monkeypatch):
+    """Rows finished before a compiler default changed (e.g. per-block codebooks) do not
+    count as finished: the fingerprint covers compile()'s defaults, not only convert()'s."""
+    import snn.cores.compiler as compiler
+    from snn.bench_suite import recipe_fingerprint
+    s = load_suite(suite_file)
+    before = recipe_fingerprint(s, "m1")
+    assert recipe_fingerprint(s, "m1") == before
+
+    def compile_with_other_defaults(network, spec=None, *, block_codebooks: bool = False):
+        raise AssertionError("not called")
+    monkeypatch.setattr(compiler, "compile", compile_with_other_defaults)
+    assert recipe_fingerprint(s, "m1") != before
+
+
 def test_eedn_references_go_on_their_dataset_panels():
     from snn.bench_suite import eedn_references
     from snn.eedn import EEDN_POINTS
