@@ -172,6 +172,7 @@ class StageStats:
     input_tick: int
     output_tick: int
     held: bool = True  # every neuron starts the ideal tick 0 at V = 0 (see _hold_weight)
+    relay_rms: float = float("nan")  # calibrated split hidden layers: RelayParams.count_rms
 
 
 def _stage_targets(b: _Build, st: Stage, out_tick: int) -> tuple[np.ndarray, np.ndarray]:
@@ -404,7 +405,7 @@ def _map_split(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: 
                       int(live.sum()), int((~live).sum()),
                       int(np.maximum(copies - 1, 0).sum()), n_relays, plan["nb_in"], lq.bits,
                       lq.exact,
-                      in_tick, out_tick, held)
+                      in_tick, out_tick, held, rp.count_rms)
 
 
 def _map_partial_readout(b: _Build, st: Stage, masks: np.ndarray, in_tick: int,
@@ -671,6 +672,7 @@ def _compile_once(network: SpikingNetwork, spec: CoreSpec, weight_bits: int,
                     ("layer_exact", lambda s: int(s.exact)),
                     ("layer_tick", lambda s: s.output_tick)):
         ex[key] = np.asarray([fn(s) for s in stats], np.int32)
+    ex["layer_relay_rms"] = np.asarray([s.relay_rms for s in stats], np.float64)
     program.validate(spec)
     return Compiled(program, folded, qnet, quants, stats, weight_bits)
 

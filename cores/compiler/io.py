@@ -107,8 +107,10 @@ def _expand(f, t, e, start, count, m_core, m_axon, m_tick, tick, core, axon, per
 
 def layer_table(program: CoreProgram, run=None) -> list[dict]:  # run: RunResult | None
     """Per layer: cores (by role), axon and neuron utilisation, fan-in blocks (splits),
-    relays, splitters, neurons, weight bits, exactness, output tick; with a RunResult made
-    with ``per_core=True``, also SOPs and spikes per frame."""
+    relays, splitters, neurons, weight bits, exactness, output tick, relay_rms (split hidden
+    layers with calibrated relays: their summing neurons' rms spike-count error against the
+    same neurons fed without relays, on the calibration frames; None elsewhere); with a
+    RunResult made with ``per_core=True``, also SOPs and spikes per frame."""
     ex = program.extras
     if "layer_names" not in ex or "core_layer" not in ex:
         raise FormatError("core program lacks x_layer_names/x_core_layer (not compiled by "
@@ -137,6 +139,9 @@ def layer_table(program: CoreProgram, run=None) -> list[dict]:  # run: RunResult
             if col in ex:
                 row[key] = int(np.asarray(ex[col])[i])
         row["splits"] = max(0, row.get("blocks", 1) - 1)
+        if "layer_relay_rms" in ex:  # NaN: no calibrated relays in this layer
+            rms = float(np.asarray(ex["layer_relay_rms"])[i])
+            row["relay_rms"] = None if np.isnan(rms) else rms
         if per_core is not None:
             nf = max(1, run.n_frames)
             row["sops_per_frame"] = float(per_core["sops"][:, sel].sum() / nf)
@@ -149,6 +154,8 @@ def format_table(rows: list[dict]) -> str:
     """Markdown table of :func:`layer_table` rows."""
     cols = ["layer", "cores", "partial_cores", "sum_cores", "axon_util", "neuron_util",
             "weight_bits", "exact", "blocks", "relays", "splitters", "tick"]
+    if any(r.get("relay_rms") is not None for r in rows):
+        cols.append("relay_rms")
     if rows and "sops_per_frame" in rows[0]:
         cols += ["sops_per_frame", "spikes_per_frame"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -156,7 +163,8 @@ def format_table(rows: list[dict]) -> str:
         cells = []
         for c in cols:
             v = r.get(c, "")
-            cells.append(f"{v:.2f}" if isinstance(v, float) and "util" in c
+            v = "-" if v is None else v
+            cells.append(f"{v:.2f}" if isinstance(v, float) and ("util" in c or c == "relay_rms")
                          else f"{v:.1f}" if isinstance(v, float) else str(v))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

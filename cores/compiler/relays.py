@@ -54,6 +54,9 @@ class RelayParams:
     offset: np.ndarray  # float64 [n]
     kappa: float = 0.0  # offset shift in residual std's (calibrated hidden layers)
     step: int = 0  # T_r step from the least-variance one (calibrated hidden layers)
+    # calibrated hidden layers: rms spike-count error of the summing neurons against the same
+    # neurons fed directly (no relays), over the calibration frames and ticks
+    count_rms: float = float("nan")
 
 
 def align(t_r: np.ndarray, wmax: int, phases: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -290,7 +293,10 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
         return RelayParams(tr_n[rows, g], j_n[rows, g], beta, offset)
     # hidden layers: one T_r step (d) and one offset shift (kappa) per layer, those whose
     # summing neurons' spike counts are closest to the ideal ones on the calibration frames
-    order = np.argsort(urow, kind="stable").astype(np.int64)
+    # only the relays that are mapped: a unit without ``has`` (a neuron nobody reads, or a
+    # block with no synapse) gets no relay, and its T_r (1: no range) must not weigh in
+    mapped = np.flatnonzero(has[urow, ublk])
+    order = mapped[np.argsort(urow[mapped], kind="stable")].astype(np.int64)
     nptr = np.searchsorted(urow[order], np.arange(n + 1)).astype(np.int64)
     best = None
     for d in TR_SHIFTS:
@@ -307,6 +313,8 @@ def calibrate(uptr: np.ndarray, ucols: np.ndarray, uw: np.ndarray, urow: np.ndar
         if best is None or err[k] < best[0]:
             best = (float(err[k]), RelayParams(tr_n[rows, gd], j_n[rows, gd], bt,
                                                 shift[:, k], KAPPAS[k], int(d)))
+    counted = int((np.diff(nptr) > 0).sum()) * spikes.shape[1]  # (neuron, frame) pairs
+    best[1].count_rms = float(np.sqrt(best[0] / max(counted, 1)))
     return best[1]
 
 

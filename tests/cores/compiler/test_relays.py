@@ -196,3 +196,56 @@ def test_phased_relays_step_in_half_thresholds() -> None:
         compile_network(net, spec, relay_phases=0)
     with pytest.raises(ConfigError, match="calibration"):  # phases are fitted to data
         compile_network(net, spec, relay_phases=2)
+
+
+def _calibration_problem(n: int, rng: np.random.Generator) -> dict:
+    """Relay units of n neurons over 2 signed blocks of 40 sources each (block 0: positive
+    weights, block 1: negative ones), with calibration spikes of 6 frames x 60 ticks."""
+    uptr, ucols, uw, urow, ublk = [0], [], [], [], []
+    for blk, sign in ((0, 1), (1, -1)):
+        for r in range(n):
+            cols = np.arange(40) + 40 * blk
+            ucols += cols.tolist()
+            uw += (sign * rng.integers(5, 60, 40)).tolist()
+            urow.append(r)
+            ublk.append(blk)
+            uptr.append(len(ucols))
+    uptr, ucols, uw = (np.asarray(a, np.int64) for a in (uptr, ucols, uw))
+    urow, ublk = np.asarray(urow, np.int64), np.asarray(ublk, np.int64)
+    unit = np.repeat(np.arange(len(urow)), np.diff(uptr))
+    psum = np.zeros((n, 2))
+    nsum = np.zeros((n, 2))
+    np.add.at(psum, (urow[unit], ublk[unit]), np.maximum(uw, 0))
+    np.add.at(nsum, (urow[unit], ublk[unit]), np.maximum(-uw, 0))
+    spikes = (rng.random((80, 6, 60)) < 0.3).astype(np.uint8)
+    return dict(uptr=uptr, ucols=ucols, uw=uw, urow=urow, ublk=ublk, psum=psum, nsum=nsum,
+                spikes=spikes)
+
+
+def test_calibration_ignores_relays_that_are_not_mapped() -> None:
+    """A neuron nobody reads gets no relays (``has`` false): its units must not steer the
+    layer's calibrated T_r step and offset shift, nor count in its reported error. (They
+    did: with no range such a unit's T_r is 1, its summing neuron lags by tens of spikes,
+    and a Fashion CNN layer with a quarter of its neurons unread was calibrated against
+    them: rms count error 5.05 spikes instead of 0.57.)"""
+    from snn.cores.compiler.relays import calibrate
+    rng = np.random.default_rng(3)
+    p = _calibration_problem(3, rng)
+    sign = np.array([1.0, -1.0])
+    thr, leak = np.array([900, 800, 700]), np.array([5, -3, 2])
+    has = np.ones((3, 2), bool)
+    has[2] = False  # neuron 2: read by nobody, so not mapped
+    got = calibrate(p["uptr"], p["ucols"], p["uw"], p["urow"], p["ublk"], 3, 2, p["psum"],
+                    p["nsum"], has, p["spikes"], 1, 255, sign, thr, leak)
+    keep = p["urow"] < 2  # the same layer without neuron 2
+    sizes = np.diff(p["uptr"])[keep]
+    cols = np.concatenate([p["ucols"][p["uptr"][u]:p["uptr"][u + 1]] for u in np.flatnonzero(keep)])
+    uw = np.concatenate([p["uw"][p["uptr"][u]:p["uptr"][u + 1]] for u in np.flatnonzero(keep)])
+    ref = calibrate(np.concatenate([[0], np.cumsum(sizes)]), cols, uw, p["urow"][keep],
+                    p["ublk"][keep], 2, 2, p["psum"][:2], p["nsum"][:2], has[:2],
+                    p["spikes"], 1, 255, sign, thr[:2], leak[:2])
+    assert (got.kappa, got.step) == (ref.kappa, ref.step)
+    np.testing.assert_array_equal(got.t_r[:2], ref.t_r)
+    np.testing.assert_allclose(got.offset[:2], ref.offset)
+    assert got.count_rms == pytest.approx(ref.count_rms)
+    assert 0 <= ref.count_rms < 3
