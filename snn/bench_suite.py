@@ -52,9 +52,9 @@ COLUMNS = [  # (key, header, format) of the Markdown table
 
 def recipe_fingerprint(suite: Suite, model: str) -> str:
     """What a model's finished rows depend on besides the row itself: its spec, the suite's
-    settings, the converter's and the compiler's defaults and the package version; a row
-    finished under another fingerprint is run again (a changed default recipe must not keep
-    old rows)."""
+    settings, the converter's and the compiler's defaults and code (their modules' bytes) and
+    the package version; a row finished under another fingerprint is run again (a changed
+    default recipe or a fix must not keep old rows)."""
     import hashlib
     import inspect
 
@@ -67,8 +67,12 @@ def recipe_fingerprint(suite: Suite, model: str) -> str:
                 if p.default is not inspect.Parameter.empty}
     defaults = defaults_of(convert)
     compile_defaults = defaults_of(compile_cores)
+    code = hashlib.sha1()  # a fix in the converter or the compiler changes results too
+    for package in (sys.modules[convert.__module__], sys.modules[compile_cores.__module__]):
+        for f in sorted(Path(package.__file__).parent.glob("*.py")):
+            code.update(f.name.encode() + f.read_bytes())
     text = json.dumps({"spec": asdict(suite.models[model]), "defaults": defaults,
-                       "compile_defaults": compile_defaults,
+                       "compile_defaults": compile_defaults, "code": code.hexdigest(),
                        "seed": suite.seed, "energy": suite.energy, "tick_us": suite.tick_us,
                        "version": __version__, "row_layout": ROW_LAYOUT}, sort_keys=True,
                       default=str)

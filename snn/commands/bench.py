@@ -15,7 +15,7 @@ SUITE is a TOML file of models and [[grid]] tables (dataset x model x core prese
 precision x ticks); see benchmarks/suite.toml. Results go to OUT/suite.json, OUT/suite.md,
 OUT/pareto_energy.png and OUT/pareto_latency.png, rewritten after every row. A rerun skips the
 rows already finished with the same recipe (model spec, suite settings, the converter's and
-the compiler's defaults, package version); Ctrl-C stops and keeps them.
+the compiler's defaults and code, package version); Ctrl-C stops and keeps them.
 
 examples:
   snn bench                                   # benchmarks/suite.toml, local process pool
