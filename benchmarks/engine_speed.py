@@ -156,9 +156,9 @@ def to_markdown(res: dict) -> str:
         f"Load average at start: {m['loadavg']}. Command: `{m['command']}`.",
         "",
         "| cores | neurons | rate (Hz) | SOPs | threads | wall (s) | SOP/s wall | SOP/s CPU "
-        "| ticks/s | x real time | peak RSS (MB) | Brian2 SOP/s | speed-up | spikes equal "
-        "| general kernels SOP/s (1 thread) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ticks/s | x real time | wall / simulated | peak RSS (MB) | Brian2 SOP/s | speed-up "
+        "| spikes equal | general kernels SOP/s (1 thread) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in res["sizes"]:
         if "error" in row:
@@ -174,18 +174,24 @@ def to_markdown(res: dict) -> str:
                 f"| {row['cores']} | {row['neurons']} | {row['rate_hz']:.1f} | {row['sops']:.3g} "
                 f"| {threads} | {e['wall_s']:.3f} | {e['sops_per_s'] / 1e6:.0f} M "
                 f"| {e['sops_per_cpu_s'] / 1e6:.0f} M | {e['ticks_per_s']:.0f} "
-                f"| {e['realtime_factor']:.3f} | {row['peak_rss_mb']:.0f} | {bcols} | {gcol} |")
-    lines += ["", "Profile (1 thread, CPU seconds): the neuron pass alone (same network, "
-              "thresholds out of reach, no spike) against the full run:", "",
-              "| cores | full run (CPU s) | neuron pass (CPU s) | share "
-              "| spike work per spike (ns) |",
-              "|---:|---:|---:|---:|---:|"]
-    for row in res["sizes"]:
-        if "neuron_pass" in row and "1" in row["engine"]:
-            full, npass = row["engine"]["1"]["cpu_s"], row["neuron_pass"]["cpu_s"]
-            lines.append(f"| {row['cores']} | {full:.3f} | {npass:.3f} | {npass / full:.0%} | "
-                         f"{(full - npass) / max(row['spikes'], 1) * 1e9:.0f} |")
-    lines += ["", "x real time: simulated time / wall time (1 = real time). SOP/s CPU: SOPs per "
+                f"| {e['realtime_factor']:.3f} | {1 / e['realtime_factor']:.2f}x "
+                f"| {row['peak_rss_mb']:.0f} | {bcols} | {gcol} |")
+    profiled = [row for row in res["sizes"] if "neuron_pass" in row and "1" in row["engine"]]
+    if profiled:
+        lines += ["", "Profile (1 thread, CPU seconds): the neuron pass alone (same network, "
+                  "thresholds out of reach, no spike) against the full run:", "",
+                  "| cores | full run (CPU s) | neuron pass (CPU s) | share "
+                  "| spike work per spike (ns) |",
+                  "|---:|---:|---:|---:|---:|"]
+    else:
+        lines += ["", "No profile rows: the neuron-pass profile runs only with 1 thread "
+                  "(`--threads 1 ...`)."]
+    for row in profiled:
+        full, npass = row["engine"]["1"]["cpu_s"], row["neuron_pass"]["cpu_s"]
+        lines.append(f"| {row['cores']} | {full:.3f} | {npass:.3f} | {npass / full:.0%} | "
+                     f"{(full - npass) / max(row['spikes'], 1) * 1e9:.0f} |")
+    lines += ["", "x real time: simulated time / wall time (1 = real time); wall / simulated: "
+              "its inverse, how many times slower than real time. SOP/s CPU: SOPs per "
               "second of this process's CPU time (less sensitive to other jobs on a shared "
               "machine). Speed-up: best engine SOP/s over Brian2's, same subprocess. Brian2 "
               "wall = its run alone (code generation and compilation excluded), the fastest of "
@@ -219,7 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per size")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--name", default="engine_speed")
+    ap.add_argument("--render", metavar="JSON", default=None,
+                    help="run nothing: rewrite the markdown twin of this results JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        src = Path(args.render)
+        atomic_write_text(src.with_suffix(".md"), to_markdown(json.loads(src.read_text())))
+        return 0
     meta = dict(ticks=args.ticks, rate_hz=args.rate, synapses=args.synapses, seed=args.seed,
                 machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
                 cpus=os.cpu_count(), usable_cpus=len(os.sched_getaffinity(0)),

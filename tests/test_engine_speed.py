@@ -1,0 +1,48 @@
+"""benchmarks/engine_speed.py --render: the committed tables are a function of their JSON,
+with the slowdown against real time spelled out and no empty profile table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def engine_speed():
+    spec = importlib.util.spec_from_file_location(
+        "engine_speed", ROOT / "benchmarks" / "engine_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _result(threads: list[str], neuron_pass: bool) -> dict:
+    engine = {t: dict(wall_s=4.0, sops_per_s=1e9, sops_per_cpu_s=5e8, ticks_per_s=50.0,
+                      realtime_factor=0.05, cpu_s=8.0) for t in threads}
+    row = dict(cores=64, neurons=16384, rate_hz=20.0, sops=4e9, spikes=1_000_000,
+               peak_rss_mb=100.0, engine=engine)
+    if neuron_pass:
+        row["neuron_pass"] = dict(wall_s=2.0, cpu_s=2.0)
+    meta = dict(ticks=200, rate_hz=20.0, synapses=128, machine="x86_64", cpus=2,
+                loadavg=[1.0, 1.0, 1.0], command="python benchmarks/engine_speed.py")
+    return dict(meta=meta, sizes=[row])
+
+
+def test_render_rewrites_the_markdown_twin(engine_speed, tmp_path):
+    src = tmp_path / "speed.json"
+    src.write_text(json.dumps(_result(["2"], neuron_pass=False)))
+    assert engine_speed.main(["--render", str(src)]) == 0
+    md = (tmp_path / "speed.md").read_text()
+    assert "| 0.050 | 20.00x |" in md  # 0.05 x real time = 20 times slower
+    assert "| cores | full run (CPU s)" not in md  # no empty profile table
+    assert "No profile rows" in md
+
+
+def test_profile_rows_when_one_thread_ran(engine_speed):
+    md = engine_speed.to_markdown(_result(["1", "2"], neuron_pass=True))
+    assert "| 64 | 8.000 | 2.000 | 25% | 6000 |" in md  # (8 - 2) s / 1e6 spikes = 6 us
