@@ -10,7 +10,10 @@ Models:
 For each model and variant: accuracy at each tick count (spike-count and potential
 decoding), the ANN's accuracy on the same frames, SOPs and spikes per frame, wall time per
 1000 frames (ideal simulator, this machine). sinabs and SpikingJelly are not installed here
-(their torchvision pins conflict with torch 2.13), so their columns say so.
+(their torchvision pins conflict with torch 2.13), so their rows say so; the Keras MLP's
+table also carries the best of the two per T as issue 17 measured them elsewhere on the
+same frames (labelled as such). The ``default`` variant is ``convert()`` as shipped; the
+others pin what they change (the old default: layer-wise normalisation, v_init 0).
 
 Writes benchmarks/results/conversion.json and conversion.md (atomically).
 Usage: ``python benchmarks/conversion.py [--models keras_mlp,fashion_cnn_avg,...]
@@ -41,27 +44,42 @@ TICKS = [8, 16, 32, 64, 128, 256]
 OTHERS = {"sinabs": "not installed (torchvision pin conflicts with torch 2.13)",
           "spikingjelly": "not installed (torchvision pin conflicts with torch 2.13)"}
 
+# "default": convert() as it is today (channel-wise "dense" normalisation, v_init 0.5, current
+# input, potential decoding); every other variant pins what it changes from it.
+OLD_DEFAULT = {"channel_wise": False, "v_init": 0.0}
 VARIANTS = {
     "keras_mlp": [
         {"name": "default", "convert": {}, "encoding": "current"},
-        {"name": "v_init=0.5", "convert": {"v_init": 0.5}, "encoding": "current"},
-        {"name": "rate input", "convert": {}, "encoding": "rate"},
+        {"name": "old default (layer-wise, v_init 0)", "convert": OLD_DEFAULT,
+         "encoding": "current"},
+        {"name": "layer-wise, v_init 0.5", "convert": {"channel_wise": False, "v_init": 0.5},
+         "encoding": "current"},
+        {"name": "default, rate input", "convert": {}, "encoding": "rate"},
     ],
     "fashion_cnn_avg": [
         {"name": "default", "convert": {}, "encoding": "current"},
-        {"name": "v_init=0.5", "convert": {"v_init": 0.5}, "encoding": "current"},
-        {"name": "channel-wise", "convert": {"channel_wise": True}, "encoding": "current"},
-        {"name": "channel-wise+v_init=0.5", "convert": {"channel_wise": True, "v_init": 0.5},
+        {"name": "old default (layer-wise, v_init 0)", "convert": OLD_DEFAULT,
          "encoding": "current"},
+        {"name": "layer-wise, v_init 0.5", "convert": {"channel_wise": False, "v_init": 0.5},
+         "encoding": "current"},
+        {"name": "channel-wise (every conv channel), v_init 0.5",
+         "convert": {"channel_wise": True, "v_init": 0.5}, "encoding": "current"},
     ],
     "fashion_cnn_max": [
         {"name": "default (gated max)", "convert": {}, "encoding": "current"},
-        {"name": "v_init=0.5", "convert": {"v_init": 0.5}, "encoding": "current"},
-        {"name": "channel-wise+v_init=0.5", "convert": {"channel_wise": True, "v_init": 0.5},
+        {"name": "old default (layer-wise, v_init 0)", "convert": OLD_DEFAULT,
          "encoding": "current"},
+        {"name": "max-pool tree (as on cores)", "convert": {}, "encoding": "current",
+         "simulate": {"maxpool": "tree"}},
         {"name": "max->avg (changes model)", "convert": {"maxpool": "avg"},
          "encoding": "current"},
     ],
+}
+# peers measured outside this benchmark (they do not install beside torch 2.13 here): the
+# best of sinabs and SpikingJelly per T on the same frames, as issue 17 reports them
+REPORTED = {
+    "keras_mlp": {"best of sinabs / SpikingJelly (issue 17's measurement, same frames)":
+                  {"frames": 9500, "8": 0.9672, "16": 0.9781, "32": 0.9796, "64": 0.9807}},
 }
 
 
@@ -83,7 +101,7 @@ def model_setup(name: str, frames: int | None) -> dict:
 
 
 def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
-              variants: list[str] | None = None, save=None) -> dict:
+              variants: list[str] | None = None, save=None, command: str = "") -> dict:
     s = model_setup(name, frames)
     ann = ann_predict(s["path"], s["x"], pixel_scale=s["pixel_scale"]).argmax(1)
     out = {"model": ("../shared/data/models/" + Path(s["path"]).name) if "shared" in str(
@@ -101,7 +119,7 @@ def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
         t0 = time.perf_counter()
         for a in range(0, len(s["x"]), batch):
             res = simulate(net, s["x"][a:a + batch], ticks, encoding=v["encoding"],
-                           first_frame=a)
+                           first_frame=a, **v.get("simulate", {}))
             for d in correct:
                 correct[d] += (res.predictions(d) == s["y"][a:a + batch][None]).sum(1)
             sops += res.total_sops().sum(1)
@@ -109,6 +127,7 @@ def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
         wall = time.perf_counter() - t0
         n = len(s["y"])
         row = {"variant": v["name"], "convert": v["convert"], "encoding": v["encoding"],
+               "simulate": v.get("simulate", {}), "command": command,
                "accuracy_count": {str(t): correct["count"][k] / n for k, t in enumerate(ticks)},
                "accuracy_potential": {str(t): correct["potential"][k] / n
                                       for k, t in enumerate(ticks)},
@@ -134,19 +153,25 @@ DEC = {"potential": "pot", "count": "cnt"}
 
 def to_markdown(results: dict) -> str:
     lines = ["# Conversion benchmark: ANN -> SNN (ideal simulator)", "",
-             f"Command: `{results['command']}`; machine: {results['machine']}.",
+             f"Written by `python benchmarks/conversion.py` (each model's command below); "
+             f"machine: {results['machine']}. `default` is `snn convert` / `convert()` as "
+             "shipped (channel-wise normalisation of dense layers, one scale per convolution, "
+             "v_init 0.5, current input, potential decoding); other rows change what they "
+             "name.",
              "Accuracy in % on held-out frames; `pot` = decode by the readout's integrated "
              "potential (default), `cnt` = decode by readout spike count (ties -> lowest "
              "class). SOPs/frame at the largest tick count (with `current` input the first "
              "layer's nonzero analog inputs count as events). Wall time: ideal simulator, all "
-             "tick counts in one run, per 1000 frames, on 2 CPU cores shared with other jobs "
-             "(load 8-16), so only a rough guide.", ""]
+             "tick counts in one run, per 1000 frames, on CPU cores shared with other jobs, so "
+             "only a rough guide.", ""]
     for name, r in results["models"].items():
         ticks = sorted({t for v in r["variants"] for t in v["accuracy_potential"]}, key=int)
         lines += [f"## {name}", "",
                   f"Model `{r['model']}`; calibration {r['calibration']}; evaluation "
                   f"{r['evaluation']} ({r['frames']} frames); "
-                  f"**ANN {100 * r['ann_accuracy']:.2f}%**.",
+                  f"**ANN {100 * r['ann_accuracy']:.2f}%**. Command: "
+                  + ", ".join(sorted({f"`{v['command']}`" for v in r["variants"]
+                                      if v.get("command")})) + ".",
                   "", "| variant | decode | frames | ANN | " + " | ".join(f"T={t}" for t in ticks)
                   + " | SOPs/frame | s/1000 frames |",
                   "|---|---|---|---|" + "---|" * len(ticks) + "---|---|"]
@@ -160,6 +185,10 @@ def to_markdown(results: dict) -> str:
                                           for t in ticks)
                              + f" | {v['sops_per_frame'][list(acc)[-1]]:.3g} | "
                              f"{v['wall_s_per_1000_frames']} |")
+        for tool, acc in REPORTED.get(name, {}).items():
+            lines.append(f"| {tool} | pot | {acc['frames']} | - | "
+                         + " | ".join(f"{100 * acc[t]:.2f}" if t in acc else "-"
+                                      for t in ticks) + " | - | - |")
         for tool, why in r["others"].items():
             lines.append(f"| {tool} | - | - | - | " + " | ".join("n/a" for _ in ticks)
                          + f" | {why} | |")
@@ -183,24 +212,30 @@ def main() -> None:
     old = {}
     if out.with_suffix(".json").exists():
         old = json.loads(out.with_suffix(".json").read_text()).get("models", {})
-    results = {"command": "python benchmarks/conversion.py " + " ".join(
-        f"--{k} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+    command = "python benchmarks/conversion.py " + " ".join(
+        f"--{k} {v!r}" if k == "variants" else f"--{k} {v}"
+        for k, v in vars(args).items() if v is not None and k not in ("out", "batch"))
+    results = {
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared)",
         "ticks": ticks, "models": dict(old)}
     wanted = args.variants.split(",") if args.variants else None
     for name in args.models.split(","):
-        previous = {v["variant"]: v for v in old.get(name, {}).get("variants", [])}
+        names = [v["name"] for v in VARIANTS[name]]  # rows of variants since dropped go
+        previous = {v["variant"]: v for v in old.get(name, {}).get("variants", [])
+                    if v["variant"] in names}
 
-        def save(res: dict, name: str = name, previous: dict = previous) -> None:
+        def save(res: dict, name: str = name, previous: dict = previous,
+                 names: list[str] = names) -> None:
             merged = dict(res)
             done = {v["variant"] for v in res["variants"]}
-            merged["variants"] = [v for k, v in previous.items() if k not in done] \
-                + res["variants"]
+            rows = {**{k: v for k, v in previous.items() if k not in done},
+                    **{v["variant"]: v for v in res["variants"]}}
+            merged["variants"] = [rows[k] for k in names if k in rows]
             results["models"][name] = merged
             atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
             atomic_write_text(out.with_suffix(".md"), to_markdown(results))
 
-        run_model(name, ticks, args.frames, args.batch, wanted, save)
+        run_model(name, ticks, args.frames, args.batch, wanted, save, command)
 
 
 if __name__ == "__main__":
