@@ -24,7 +24,7 @@ def engine_speed():
 def _result(threads: list[str], neuron_pass: bool) -> dict:
     engine = {t: dict(wall_s=4.0, sops_per_s=1e9, sops_per_cpu_s=5e8, ticks_per_s=50.0,
                       realtime_factor=0.05, cpu_s=8.0) for t in threads}
-    row = dict(cores=64, neurons=16384, rate_hz=20.0, sops=4e9, spikes=1_000_000,
+    row = dict(cores=64, neurons=16384, ticks=200, rate_hz=20.0, sops=4e9, spikes=1_000_000,
                peak_rss_mb=100.0, engine=engine)
     if neuron_pass:
         row["neuron_pass"] = dict(wall_s=2.0, cpu_s=2.0)
@@ -41,6 +41,12 @@ def test_render_rewrites_the_markdown_twin(engine_speed, tmp_path):
     assert "| 0.050 | 20.00x |" in md  # 0.05 x real time = 20 times slower
     assert "| cores | full run (CPU s)" not in md  # no empty profile table
     assert "No profile rows" in md
+    assert "the neuron pass alone" not in md  # none was measured
+
+
+def test_neuron_pass_without_one_thread_rows(engine_speed):
+    md = engine_speed.to_markdown(_result(["2"], neuron_pass=True))
+    assert "2.000 s wall for 200 ticks (10.0 ms a tick), 50% of the 2-thread run" in md
 
 
 def test_profile_rows_when_one_thread_ran(engine_speed):
