@@ -39,7 +39,11 @@ def add_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-chips", type=int, default=None, metavar="N",
                         help="refuse programs needing more chips than N")
     parser.add_argument("--ticks", type=int, default=None,
-                        help="default run length stored in the program")
+                        help="default run length stored in the program, and the length of "
+                             "the calibration runs that set split layers' relays (default "
+                             "100): calibrating for the ticks you will run helps shallow "
+                             "networks at few ticks and can hurt deep ones (docs/compiler.md, "
+                             "relay parameters)")
     parser.add_argument("--encoding", choices=("current", "rate", "poisson"), default=None,
                         help="input encoding (default: the network's; current runs as the "
                              "deterministic rate code on cores)")
