@@ -72,6 +72,7 @@ for threads in cfg["threads"]:
 out["engine"] = runs
 out["fast_path"] = prep.rt is not None
 out["spikes"], out["sops"], out["hops"] = r.total("spikes"), r.total("sops"), r.total("hops")
+out["chip_crossings"] = r.total("chip_crossings")
 out["rate_hz"] = measured_rate_hz(out["spikes"], out["neurons"], T)
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before
 # profile: the same network with thresholds out of reach (no spike): the per-tick neuron
@@ -156,9 +157,9 @@ def to_markdown(res: dict) -> str:
         f"Load average at start: {m['loadavg']}. Command: `{m['command']}`.",
         "",
         "| cores | neurons | rate (Hz) | SOPs | threads | wall (s) | SOP/s wall | SOP/s CPU "
-        "| ticks/s | x real time | wall / simulated | peak RSS (MB) | Brian2 SOP/s | speed-up "
-        "| spikes equal | general kernels SOP/s (1 thread) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ticks/s | x real time | wall / simulated | peak RSS (MB) | chip crossings / tick "
+        "| Brian2 SOP/s | speed-up | spikes equal | general kernels SOP/s (1 thread) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in res["sizes"]:
         if "error" in row:
@@ -167,6 +168,8 @@ def to_markdown(res: dict) -> str:
         b = row.get("brian2")
         g = row.get("general")
         gcol = (f"{g['sops_per_s'] / 1e6:.0f} M (equal: {g['equal']})" if g else "-")
+        cross = (f"{row['chip_crossings'] / row['ticks']:,.0f}" if "chip_crossings" in row
+                 else "-")
         for threads, e in row["engine"].items():
             bcols = (f"{b['sops_per_s'] / 1e6:.0f} M ({b['target']}) | "
                      f"{b['engine_speedup']:.1f}x | {b['spike_match']}" if b else "- | - | -")
@@ -175,7 +178,7 @@ def to_markdown(res: dict) -> str:
                 f"| {threads} | {e['wall_s']:.3f} | {e['sops_per_s'] / 1e6:.0f} M "
                 f"| {e['sops_per_cpu_s'] / 1e6:.0f} M | {e['ticks_per_s']:.0f} "
                 f"| {e['realtime_factor']:.3f} | {1 / e['realtime_factor']:.2f}x "
-                f"| {row['peak_rss_mb']:.0f} | {bcols} | {gcol} |")
+                f"| {row['peak_rss_mb']:.0f} | {cross} | {bcols} | {gcol} |")
     profiled = [row for row in res["sizes"] if "neuron_pass" in row and "1" in row["engine"]]
     if profiled:
         lines += ["", "Profile (1 thread, CPU seconds): the neuron pass alone (same network, "
@@ -198,15 +201,17 @@ def to_markdown(res: dict) -> str:
         lines.append(f"| {row['cores']} | {full:.3f} | {npass:.3f} | {npass / full:.0%} | "
                      f"{(full - npass) / max(row['spikes'], 1) * 1e9:.0f} |")
     lines += ["", "x real time: simulated time / wall time (1 = real time); wall / simulated: "
-              "its inverse, how many times slower than real time. SOP/s CPU: SOPs per "
-              "second of this process's CPU time (less sensitive to other jobs on a shared "
-              "machine). Speed-up: best engine SOP/s over Brian2's, same subprocess. Brian2 "
-              "wall = its run alone (code generation and compilation excluded), the fastest of "
+              "its inverse, how many times slower than real time. Chip crossings: chip "
+              "boundaries crossed by the spikes on their routes (|dx| + |dy| in chips of 64"
+              " x 64 cores, placed in a row), a tick's total. SOP/s CPU: SOPs per second of"
+              " this process's CPU time (less sensitive to other jobs on a shared machine)."
+              " Speed-up: best engine SOP/s over Brian2's, same subprocess. Brian2 wall = "
+              "its run alone (code generation and compilation excluded), the fastest of "
               "--brian2-repeats runs of the built binary. Engine: the fastest of at least "
               "--repeats runs and --min-time seconds of runs; general kernels: the same "
               "network on the kernels that also serve stochastic programs (the fast path "
-              "off), counters compared. "
-              "Peak RSS: after the fast-path runs, before the comparisons.", ""]
+              "off), counters compared. Peak RSS: after the fast-path runs, before the "
+              "comparisons.", ""]
     return "\n".join(lines)
 
 

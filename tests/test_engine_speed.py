@@ -38,7 +38,7 @@ def test_render_rewrites_the_markdown_twin(engine_speed, tmp_path):
     src.write_text(json.dumps(_result(["2"], neuron_pass=False)))
     assert engine_speed.main(["--render", str(src)]) == 0
     md = (tmp_path / "speed.md").read_text()
-    assert "| 0.050 | 20.00x |" in md  # 0.05 x real time = 20 times slower
+    assert "| 0.050 | 20.00x | 100 | - |" in md  # 20 times slower; no crossings counted
     assert "| cores | full run (CPU s)" not in md  # no empty profile table
     assert "No profile rows" in md
     assert "the neuron pass alone" not in md  # none was measured
@@ -50,5 +50,8 @@ def test_neuron_pass_without_one_thread_rows(engine_speed):
 
 
 def test_profile_rows_when_one_thread_ran(engine_speed):
-    md = engine_speed.to_markdown(_result(["1", "2"], neuron_pass=True))
+    res = _result(["1", "2"], neuron_pass=True)
+    res["sizes"][0]["chip_crossings"] = 50_000
+    md = engine_speed.to_markdown(res)
+    assert "| 100 | 250 |" in md  # peak RSS, then 50,000 crossings over 200 ticks
     assert "| 64 | 8.000 | 2.000 | 25% | 6000 |" in md  # (8 - 2) s / 1e6 spikes = 6 us
