@@ -78,8 +78,8 @@ VARIANTS = {
 # peers measured outside this benchmark (they do not install beside torch 2.13 here): the
 # best of sinabs and SpikingJelly per T on the same frames, as issue 17 reports them
 REPORTED = {
-    "keras_mlp": {"best of sinabs / SpikingJelly (issue 17's measurement, same frames)":
-                  {"frames": 9500, "8": 0.9672, "16": 0.9781, "32": 0.9796, "64": 0.9807}},
+    "keras_mlp": {"best of sinabs / SpikingJelly (issue 17's measurement, same frames)": {
+        "frames": 9500, "accuracy": {"8": 0.9672, "16": 0.9781, "32": 0.9796, "64": 0.9807}}},
 }
 
 
@@ -151,6 +151,13 @@ def run_model(name: str, ticks: list[int], frames: int | None, batch: int,
 DEC = {"potential": "pot", "count": "cnt"}
 
 
+def merge_rows(previous: list[dict], new: list[dict], names: list[str]) -> list[dict]:
+    """A model's rows after a run: the new ones, the previous ones of variants not rerun, in
+    the order of ``names`` (the variants defined today; rows of dropped variants go)."""
+    rows = {v["variant"]: v for v in previous} | {v["variant"]: v for v in new}
+    return [rows[k] for k in names if k in rows]
+
+
 def to_markdown(results: dict) -> str:
     lines = ["# Conversion benchmark: ANN -> SNN (ideal simulator)", "",
              f"Written by `python benchmarks/conversion.py` (each model's command below); "
@@ -185,8 +192,9 @@ def to_markdown(results: dict) -> str:
                                           for t in ticks)
                              + f" | {v['sops_per_frame'][list(acc)[-1]]:.3g} | "
                              f"{v['wall_s_per_1000_frames']} |")
-        for tool, acc in REPORTED.get(name, {}).items():
-            lines.append(f"| {tool} | pot | {acc['frames']} | - | "
+        for tool, rep in REPORTED.get(name, {}).items():
+            acc = rep["accuracy"]
+            lines.append(f"| {tool} | pot | {rep['frames']} | - | "
                          + " | ".join(f"{100 * acc[t]:.2f}" if t in acc else "-"
                                       for t in ticks) + " | - | - |")
         for tool, why in r["others"].items():
@@ -215,22 +223,16 @@ def main() -> None:
     command = "python benchmarks/conversion.py " + " ".join(
         f"--{k} {v!r}" if k == "variants" else f"--{k} {v}"
         for k, v in vars(args).items() if v is not None and k not in ("out", "batch"))
-    results = {
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared)",
-        "ticks": ticks, "models": dict(old)}
+    results = {"machine": f"{platform.machine()} {os.cpu_count()} CPUs (shared)",
+               "ticks": ticks, "models": dict(old)}
     wanted = args.variants.split(",") if args.variants else None
     for name in args.models.split(","):
-        names = [v["name"] for v in VARIANTS[name]]  # rows of variants since dropped go
-        previous = {v["variant"]: v for v in old.get(name, {}).get("variants", [])
-                    if v["variant"] in names}
+        previous = old.get(name, {}).get("variants", [])
 
-        def save(res: dict, name: str = name, previous: dict = previous,
-                 names: list[str] = names) -> None:
+        def save(res: dict, name: str = name, previous: list = previous) -> None:
             merged = dict(res)
-            done = {v["variant"] for v in res["variants"]}
-            rows = {**{k: v for k, v in previous.items() if k not in done},
-                    **{v["variant"]: v for v in res["variants"]}}
-            merged["variants"] = [rows[k] for k in names if k in rows]
+            merged["variants"] = merge_rows(previous, res["variants"],
+                                            [v["name"] for v in VARIANTS[name]])
             results["models"][name] = merged
             atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=2) + "\n")
             atomic_write_text(out.with_suffix(".md"), to_markdown(results))

@@ -188,18 +188,18 @@ def to_markdown(res: dict) -> str:
                   "|---:|---:|---:|---:|---:|"]
     else:
         lines += ["", "No profile rows: they compare 1-thread runs (`--threads 1 ...`)."]
-    for row in res["sizes"]:
-        if "neuron_pass" in row and "1" not in row["engine"] and row["engine"]:
+    for row in profiled:
+        full, npass = row["engine"]["1"]["cpu_s"], row["neuron_pass"]["cpu_s"]
+        lines.append(f"| {row['cores']} | {full:.3f} | {npass:.3f} | {npass / full:.0%} | "
+                     f"{(full - npass) / max(row['spikes'], 1) * 1e9:.0f} |")
+    for row in res["sizes"]:  # a neuron pass measured without a 1-thread run to set it against
+        if "neuron_pass" in row and row not in profiled and row["engine"]:
             npass = row["neuron_pass"]["wall_s"]
             threads, e = min(row["engine"].items(), key=lambda kv: kv[1]["wall_s"])
             lines += ["", f"{row['cores']} cores: the neuron pass alone (1 thread, thresholds "
                       f"out of reach) takes {npass:.3f} s wall for {row['ticks']} ticks "
                       f"({npass / row['ticks'] * 1e3:.1f} ms a tick), "
                       f"{npass / e['wall_s']:.0%} of the {threads}-thread run's wall."]
-    for row in profiled:
-        full, npass = row["engine"]["1"]["cpu_s"], row["neuron_pass"]["cpu_s"]
-        lines.append(f"| {row['cores']} | {full:.3f} | {npass:.3f} | {npass / full:.0%} | "
-                     f"{(full - npass) / max(row['spikes'], 1) * 1e9:.0f} |")
     lines += ["", "x real time: simulated time / wall time (1 = real time); wall / simulated: "
               "its inverse, how many times slower than real time. Chip crossings: chip "
               "boundaries crossed by the spikes on their routes (|dx| + |dy| in chips of 64"

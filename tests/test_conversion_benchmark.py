@@ -3,21 +3,12 @@ figures beside ours as such, and keeps only rows of variants it still defines.""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def conversion():
-    spec = importlib.util.spec_from_file_location(
-        "conversion", ROOT / "benchmarks" / "conversion.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def conversion(benchmark_script):
+    return benchmark_script("conversion")
 
 
 def _variant(name: str, acc: float) -> dict:
@@ -50,3 +41,10 @@ def test_every_variant_but_the_default_pins_what_it_changes(conversion):
             if not v["name"].startswith("default"):
                 assert v["convert"] or v.get("simulate") or v["encoding"] != "current", \
                     (name, v["name"])
+
+
+def test_rerun_rows_replace_theirs_and_dropped_variants_go(conversion):
+    previous = [_variant("gone", 0.5), _variant("b", 0.6), _variant("a", 0.7)]
+    rows = conversion.merge_rows(previous, [_variant("a", 0.9)], ["a", "b", "c"])
+    assert [r["variant"] for r in rows] == ["a", "b"]
+    assert rows[0]["accuracy_potential"]["8"] == 0.9

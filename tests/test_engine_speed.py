@@ -3,22 +3,14 @@ with the slowdown against real time spelled out and no empty profile table."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def engine_speed():
-    spec = importlib.util.spec_from_file_location(
-        "engine_speed", ROOT / "benchmarks" / "engine_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def engine_speed(benchmark_script):
+    return benchmark_script("engine_speed")
 
 
 def _result(threads: list[str], neuron_pass: bool) -> dict:
@@ -55,3 +47,13 @@ def test_profile_rows_when_one_thread_ran(engine_speed):
     md = engine_speed.to_markdown(res)
     assert "| 100 | 250 |" in md  # peak RSS, then 50,000 crossings over 200 ticks
     assert "| 64 | 8.000 | 2.000 | 25% | 6000 |" in md  # (8 - 2) s / 1e6 spikes = 6 us
+
+
+def test_profile_table_stays_whole_beside_an_unprofiled_size(engine_speed):
+    res = _result(["1", "2"], neuron_pass=True)
+    big = _result(["2"], neuron_pass=True)["sizes"][0] | {"cores": 65536}
+    res["sizes"].append(big)
+    lines = engine_speed.to_markdown(res).splitlines()
+    head = lines.index("|---:|---:|---:|---:|---:|")
+    assert lines[head + 1].startswith("| 64 | 8.000 |")  # the row right under its header
+    assert any(ln.startswith("65536 cores: the neuron pass alone") for ln in lines[head + 2:])

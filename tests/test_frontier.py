@@ -3,7 +3,6 @@ presets from their counters, and the table sets Eedn's points beside ours."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def frontier():
-    spec = importlib.util.spec_from_file_location("frontier", ROOT / "benchmarks" / "frontier.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def frontier(benchmark_script):
+    return benchmark_script("frontier")
 
 
 def test_committed_spec_loads(frontier):
