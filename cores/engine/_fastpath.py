@@ -40,9 +40,10 @@ any number of chunks (threads). Counts are kept per chunk and summed at the end 
 (``fast_frame_pool``): threads claim route chunks tick by tick through atomics, the thread
 finishing a tick's last chunk closes it and opens the next, and a chunk nobody claims (its
 thread is not running) is run by a waiting thread, so no thread can stall the frame for
-good; rows that threads write are padded to whole cache lines. With a full spike record,
-``prange`` over chunks inside each tick (``fast_frame_parallel``); batches run frames under
-``prange``, one chunk each.
+good; rows that threads write are padded to whole cache lines; with a full spike record
+each chunk keeps its own cores' spikes, merged in order after the frame. With membrane
+probes, ``prange`` over chunks inside each tick (``fast_frame_parallel``); batches run
+frames under ``prange``, one chunk each.
 """
 
 from __future__ import annotations
@@ -755,7 +756,9 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     vb = state.vb
     nsyn = prog.nsyn
     P = bounds.shape[0] - 1
-    reccap = 1024 if record else 0
+    # room for every spike up to 2^20 rows (pages never written are never resident), so
+    # that a long record is not copied at every doubling
+    reccap = min(T * V.shape[0] * V.shape[1], 1 << 20) if record else 0
     rec = np.empty((reccap, 3), np.int32)
     nrec = 0
     ip = 0
@@ -801,9 +804,51 @@ def _claim(claim, t, P, k):
     return atomic_load(claim, i) == 0 and atomic_add(claim, i, 1) == 0
 
 
+@njit(inline="always")
+def _record_chunk(k, t, bounds, nfired, fired, rec, nrec):
+    """Append tick t's spikes of chunk k's cores (core order, then neuron order) to its
+    record rec[k, :nrec[k * PAD]]; past the record's capacity they are only counted (the
+    caller runs the frame again with room for all)."""
+    n = nrec[k * PAD]
+    cap = rec.shape[1]
+    for c in range(bounds[k], bounds[k + 1]):
+        for i in range(nfired[c]):
+            if n < cap:
+                rec[k, n, 0] = t
+                rec[k, n, 1] = c
+                rec[k, n, 2] = fired[c, i]
+            n += 1
+    nrec[k * PAD] = n
+
+
+@njit(cache=True)
+def merge_chunk_records(T, rec, nrec):
+    """One frame's spike record (tick, core, neuron), sorted, from the route chunks' own
+    records (each in tick, core, neuron order; chunk k's cores all below chunk k + 1's)."""
+    P = rec.shape[0]
+    total = 0
+    for k in range(P):
+        total += nrec[k * PAD]
+    out = np.empty((total, 3), np.int32)
+    ptr = np.zeros(P, np.int64)
+    o = 0
+    for t in range(T):
+        for k in range(P):
+            i = ptr[k]
+            n = nrec[k * PAD]
+            while i < n and rec[k, i, 0] == t:
+                out[o, 0] = t
+                out[o, 1] = rec[k, i, 1]
+                out[o, 2] = rec[k, i, 2]
+                o += 1
+                i += 1
+            ptr[k] = i
+    return out
+
+
 @njit(cache=True)
 def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
-                 counters, pt, sync, claim):
+                 counters, pt, sync, claim, rec, nrec):
     """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs
     its home chunk w of each open tick, and a chunk that no thread claimed after a while
     (its thread is not running) is run by whichever thread looks; the thread finishing a
@@ -833,6 +878,8 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         while k >= 0:
             if k < P and _claim(claim, t, P, k):
                 _chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
+                if rec.shape[0] > 0:
+                    _record_chunk(k, t, bounds, state.nfired, state.fired, rec, nrec)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
@@ -860,11 +907,13 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
-                    counters, outputs, counts, pc, pt):
+                    counters, outputs, counts, pc, pt, rec, nrec):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
-    whole frame, its threads handing ticks over through atomics (``_pool_worker``); no
-    spike record. The same results as the serial kernel: which thread runs a chunk changes
-    nothing, and the tick is closed after all its chunks."""
+    whole frame, its threads handing ticks over through atomics (``_pool_worker``). The
+    same results as the serial kernel: which thread runs a chunk changes nothing, and the
+    tick is closed after all its chunks. Spike record (rec int32 [P, R, 3], or [0, 0, 3]
+    for none): each chunk appends its own cores' spikes, counted in nrec[k * PAD] (int64
+    [P * PAD]) even past R; ``merge_chunk_records`` makes the frame's record."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
     fn = state.fn
@@ -884,7 +933,7 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
                               sopdue, counters)
     for w in prange(P):
         _pool_worker(np.int64(w), T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
-                     in_axon, counters, pt, sync, claim)
+                     in_axon, counters, pt, sync, claim, rec, nrec)
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)

@@ -344,12 +344,13 @@ def _int32_safe(p: CoreProgram, nsyn: np.ndarray, tcore: np.ndarray, taxon: np.n
     return vabs + float(integ.max()) + lk < 2.0 ** 31 - 1
 
 
-def frame_chunks(n_cores: int, options: EngineOptions) -> int:
+def frame_chunks(n_cores: int, options: EngineOptions, barrier: bool = False) -> int:
     """Route chunks of a single frame of ``n_cores`` cores: 1 (serial) below
-    ``options.par_min_cores`` cores or with fewer than 2 threads, else ``options.chunks``
-    (default one per thread). Results do not depend on it, only the speed."""
+    ``options.min_cores(barrier)`` cores (barrier: kernels that end each tick in a barrier)
+    or with fewer than 2 threads, else ``options.chunks`` (default one per thread).
+    Results do not depend on it, only the speed."""
     threads = options.frame_threads()
-    if n_cores < options.par_min_cores or threads < 2:
+    if n_cores < options.min_cores(barrier) or threads < 2:
         return 1
     return min(n_cores, options.chunks or threads)
 
@@ -446,7 +447,7 @@ def run_prepared(prep: Prepared, ticks: int, inputs: InputSpikes | None = None, 
     elif B == 1:
         # one frame: prange over cores inside each tick (when there is enough work per tick
         # to pay for a barrier each tick; on a busy machine barriers cost milliseconds)
-        chunks = frame_chunks(C, options)
+        chunks = frame_chunks(C, options, barrier=True)
         parallel_cores = chunks > 1
         bounds = _chunk_bounds(C, chunks)
         ev_off = _event_offsets(prep, inputs, bounds)
@@ -561,6 +562,40 @@ def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
     return len(np.unique(when)) < len(when)
 
 
+_POOL_RECORD_ROWS = 1 << 24  # most spike record rows (12 bytes each) a route chunk reserves
+
+
+def _pool_frame(F, T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray,  # noqa: ANN001
+                args: tuple, cap: np.ndarray, inp: tuple[np.ndarray, ...],
+                counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray,
+                pc: np.ndarray, pt: np.ndarray, full: int, record_rows: list[int]
+                ) -> np.ndarray:
+    """One frame in the single-frame thread pool (``_fastpath.fast_frame_pool``); with a
+    full record, each route chunk records its cores' spikes into rows of its own; a
+    chunk that needed more rows than it had runs the frame again (from the same membrane,
+    with room for all: the run is deterministic), so ``record_rows[0]`` keeps the size
+    that sufficed. Returns the merged record (tick, core, neuron)."""
+    it, ic, ia, _ = inp
+    P = len(bounds) - 1
+    v_start = V.copy() if full else V
+    while True:
+        rows = record_rows[0] if full else 0
+        rec = np.empty((P if full else 0, rows, 3), np.int32)
+        nrec = np.zeros(P * F.PAD, np.int64)
+        F.fast_frame_pool(T, bounds, A, ash, V, *args, cap, it, ic, ia, counters[0],
+                          outputs[0], counts[0], pc[0], pt[0], rec, nrec)
+        need = int(nrec.max())
+        if need <= rows or not full:
+            break
+        record_rows[0] = need
+        V[:] = v_start
+        for a in (counters, outputs, counts, pc, pt):
+            a[0] = 0
+    if not full:
+        return np.zeros((0, 3), np.int32)
+    return F.merge_chunk_records(T, rec, nrec)
+
+
 def fast_program(prep: Prepared, narrow: bool):
     """The program as the fast-path kernels read it (``_fastpath.FastProgram``); narrow:
     whether cores may keep int16 membranes."""
@@ -598,17 +633,19 @@ def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndar
     snap_t = np.arange(1, T + 1, dtype=np.int64) if K else np.zeros(0, np.int64)
     snap = np.zeros((B, len(snap_t), 6 + p.n_outputs + K) if K else (B, 0, 0), np.int64)
     if B == 1:
-        chunks = frame_chunks(C, options)
+        chunks = frame_chunks(C, options, barrier=K > 0)  # probes: a barrier per tick
         parallel = chunks > 1
         bounds = _chunk_bounds(C, chunks)
         cap = _fast_caps(prep, bounds, it, off)
         kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial
+        # record rows per chunk: room for every neuron at every tick up to a cap (pages
+        # never written are never resident); a frame that needs more runs again
+        record_rows = [min(T * int(np.diff(bounds).max()) * N, _POOL_RECORD_ROWS)]
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
-            if parallel and not full and not K:  # one parallel region for the frame
-                F.fast_frame_pool(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia,
-                                  counters[0], outputs[0], counts[0], pc[0], pt[0])
-                return np.zeros((0, 3), np.int32)
+            if parallel and not K:  # one parallel region for the frame
+                return _pool_frame(F, T_, bounds, A, prep.ash, V, args, cap, inp,
+                                   counters, outputs, counts, pc, pt, full, record_rows)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full, snap_t, pr_c, pr_n,
                           snap[0])

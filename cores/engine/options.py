@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from snn.errors import ConfigError
 
 PATHS = ("auto", "fast", "general")
+# single-frame threading from this many cores: the fast path's pool hands ticks over through
+# atomics (2 threads: 1.45x at 64 cores, even at 32, ad hoc on 2 CPUs); a barrier per tick
+# (prange over chunks) costs microseconds a tick and pays only from about 256 cores
+POOL_MIN_CORES = 64
+BARRIER_MIN_CORES = 256
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,9 @@ class EngineOptions:
     chunks: route chunks of one frame on several threads (None: one per thread; more than
     the running threads is allowed).
     par_min_cores: a single frame runs on several threads only from this many cores (below,
-    one tick's work is too small to pay for a barrier per tick).
+    one tick's work is too small to pay for the threads' hand-over per tick); None: 64
+    for the fast path's thread pool (``POOL_MIN_CORES``), 256 where a tick ends in a
+    barrier (the general kernels, membrane probes: ``BARRIER_MIN_CORES``).
     """
 
     path: str = "auto"
@@ -34,7 +41,7 @@ class EngineOptions:
     sparse_rows: bool = True
     threads: int | None = None
     chunks: int | None = None
-    par_min_cores: int = 256
+    par_min_cores: int | None = None
 
     def __post_init__(self) -> None:
         if self.path not in PATHS:
@@ -44,9 +51,17 @@ class EngineOptions:
             if v is not None and (not isinstance(v, int) or v < 1):
                 raise ConfigError(f"EngineOptions.{name} must be None or an integer >= 1, "
                                   f"got {v!r}")
-        if not isinstance(self.par_min_cores, int) or self.par_min_cores < 1:
-            raise ConfigError("EngineOptions.par_min_cores must be an integer >= 1, got "
-                              f"{self.par_min_cores!r}")
+        if self.par_min_cores is not None and (not isinstance(self.par_min_cores, int)
+                                               or self.par_min_cores < 1):
+            raise ConfigError("EngineOptions.par_min_cores must be None or an integer >= 1, "
+                              f"got {self.par_min_cores!r}")
+
+    def min_cores(self, barrier: bool) -> int:
+        """The fewest cores a single frame runs on several threads from: ``par_min_cores``,
+        or the default of the kernel (barrier: a barrier ends every tick)."""
+        if self.par_min_cores is not None:
+            return self.par_min_cores
+        return BARRIER_MIN_CORES if barrier else POOL_MIN_CORES
 
     def frame_threads(self) -> int:
         """The threads one frame may use: ``threads``, or numba's thread count."""

@@ -60,7 +60,7 @@ def simulate(args: argparse.Namespace) -> tuple[object, object]:
     program = CoreProgram.load(args.program)
     from snn.cores.engine.options import EngineOptions, threads_for_load
     threads, why = threads_for_load()
-    if why and args.backend == "numba" and program.n_cores >= EngineOptions().par_min_cores:
+    if why and args.backend == "numba" and program.n_cores >= EngineOptions().min_cores(False):
         print(f"snn sim: {why}", file=sys.stderr)
     result = engine.run(program, args.ticks, record=args.record, seed=args.seed,
                         backend=args.backend, options=EngineOptions(threads=threads))

@@ -300,11 +300,12 @@ def test_identical_results_for_1_and_2_threads():
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("chunks", [None, 3, 5])
-@pytest.mark.parametrize("record", ["none", "counts"])
+@pytest.mark.parametrize("record", ["none", "counts", "full"])
 def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, monkeypatch):
     """The fast path's single-frame pool (one parallel region, chunks claimed by threads,
     ticks closed by the last chunk's thread) gives the serial result; with more chunks than
-    threads, the chunks nobody claims are run by the threads that look for them."""
+    threads, the chunks nobody claims are run by the threads that look for them. A full
+    spike record is kept per chunk and merged in (tick, core, neuron) order."""
     import numba
     p = random_test_program(seed, n_cores=6, axons=16, neurons=16, extreme=False)
     inp = random_test_inputs(seed, p, 50, events=60)
@@ -327,6 +328,33 @@ def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, mo
     assert calls, "the single-frame pool did not run"
     if chunks is not None:
         assert len(calls[-1]) == chunks + 1  # its bounds: the chunks asked for
+
+
+def test_pool_record_that_outgrows_its_rows_runs_the_frame_again(monkeypatch):
+    """A route chunk whose spikes overflow its record rows makes the frame run again with
+    room for all: the same record, counters and membranes as the serial kernel."""
+    import numba
+
+    from snn.cores.engine import api
+    p = random_test_program(3, n_cores=6, axons=16, neurons=16, extreme=False)
+    inp = random_test_inputs(3, p, 50, events=60)
+    kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
+    serial = run(p, 50, inp, **kw)
+    calls = []
+    pool = _fastpath.fast_frame_pool
+    monkeypatch.setattr(_fastpath, "fast_frame_pool",
+                        lambda *a: calls.append(a[-2].shape[1]) or pool(*a))
+    monkeypatch.setattr(api, "_POOL_RECORD_ROWS", 2)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        pooled = run(p, 50, inp, **kw, options=engine.EngineOptions(threads=2,
+                                                                    par_min_cores=1))
+    finally:
+        numba.set_num_threads(before)
+    assert_same(serial, pooled)
+    assert serial.total("spikes") > 4
+    assert calls[-2:] == [2, calls[-1]] and calls[-1] > 2  # ran again with more rows
 
 
 def test_progress_chunks_give_the_same_result():
@@ -605,7 +633,15 @@ def test_engine_options_are_checked_and_fast_is_refused_where_it_cannot_run():
     assert engine.frame_chunks(300, engine.EngineOptions(threads=1)) == 1
     assert engine.frame_chunks(300, engine.EngineOptions(threads=4)) == 4
     assert engine.frame_chunks(300, engine.EngineOptions(threads=4, chunks=7)) == 7
-    assert engine.frame_chunks(100, engine.EngineOptions(threads=4)) == 1
+    # the pool from 64 cores, kernels with a barrier per tick from 256, unless told
+    assert engine.frame_chunks(100, engine.EngineOptions(threads=4)) == 4
+    assert engine.frame_chunks(50, engine.EngineOptions(threads=4)) == 1
+    assert engine.frame_chunks(100, engine.EngineOptions(threads=4), barrier=True) == 1
+    assert engine.frame_chunks(300, engine.EngineOptions(threads=4), barrier=True) == 4
+    assert engine.frame_chunks(8, engine.EngineOptions(threads=2, par_min_cores=8),
+                               barrier=True) == 2
+    with pytest.raises(ConfigError, match="EngineOptions.par_min_cores must be None or"):
+        engine.EngineOptions(par_min_cores=0)
 
 
 def test_threads_for_load_says_why_it_chose_fewer(monkeypatch):
