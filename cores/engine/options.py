@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from snn.errors import ConfigError
 
 PATHS = ("auto", "fast", "general")
-# single-frame threading from this many cores: the fast path's pool hands ticks over through
-# atomics (2 threads: 1.45x at 64 cores, even at 32, ad hoc on 2 CPUs); a barrier per tick
-# (prange over chunks) costs microseconds a tick and pays only from about 256 cores
+# single-frame threading from this many cores: the fast path's pool hands ticks over
+# through atomics (2 threads: 1.45x at 64 cores, ad hoc on 2 CPUs; at 32 the machine's noise
+# hid any gain); a barrier per tick (prange over chunks) costs microseconds a tick and pays
+# only from about 256 cores
 POOL_MIN_CORES = 64
 BARRIER_MIN_CORES = 256
 
