@@ -30,6 +30,8 @@ Networks (input 1x28x28, pixel / 255)::
             epochs, seed 0: 91.21% and 91.05%, 128 channels overfit; the shallow128 run,
             ``--net shallow128 --levels 8``, was not kept)
     shallow2: shallow plus conv3x3 groups 8 (32->32) at 14x14 (fan-in 36 inputs: no relays)
+    vgg5:   conv3x3 (1->32) conv3x3/2 (32->64) conv3x3 (64->64) conv3x3/2 (64->128)
+            conv3x3 (128->128) dense 6272->10: the accurate end (train with --shift 2)
 
 (core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
 from when a wide readout needed relays; partial readout neurons now add it exactly.)
@@ -93,6 +95,10 @@ def make_model(net: str) -> nn.Sequential:
         c = {"shallow": 32, "shallow64": 64, "shallow128": 128}[net]
         return nn.Sequential(*_cbr(1, c, 5, 2), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(c * 14 * 14, 10))
+    if net == "vgg5":
+        return nn.Sequential(*_cbr(1, 32, 3, 1), *_cbr(32, 64, 3, 2), *_cbr(64, 64, 3, 1),
+                             *_cbr(64, 128, 3, 2), *_cbr(128, 128, 3, 1), nn.Flatten(),
+                             nn.Dropout(0.2), nn.Linear(128 * 7 * 7, 10))
     if net == "shallow2":
         return nn.Sequential(*_cbr(1, 32, 5, 2), *_cbr(32, 32, 3, 1, groups=8),
                              nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 14 * 14, 10))
@@ -160,7 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="small",
                     choices=["small", "medium", "large", "nosplit", "sep", "sep48", "shallow",
-                             "shallow64", "shallow128", "shallow2"])
+                             "shallow64", "shallow128", "shallow2", "vgg5"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)
