@@ -67,6 +67,10 @@ NETS = {
                        "spiking"),
     "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
                      "spiking"),
+    # shallow64 distilled from vgg5 (train_qcfs_fashion.py --net shallow64 --teacher
+    # benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd)
+    "shallow64_kd_L8": ("qcfs_fashion_shallow64_kd_L8.pt", 8,
+                        "qcfs_fashion_shallow64_kd_float.pt", "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
                     "spiking"),
     # 13,777 cores, 1.2 frames/s on cores here: not run on the whole test set (figures

@@ -120,10 +120,31 @@ def _shift(xb: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
     return out
 
 
+def teacher_logits(teacher: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
+    """The teacher's logits [2, N, 10] for the frames x (raw 0..255) as they are (0) and
+    flipped left-right (1), the two views ``train_float`` trains on (no shifts)."""
+    teacher.to(device).eval()
+    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
+    out = []
+    with torch.no_grad():
+        for view in (xt, xt.flip(3)):
+            out.append(torch.cat([teacher(view[i:i + 1000].to(device)).cpu()
+                                  for i in range(0, len(view), 1000)]))
+    return torch.stack(out)
+
+
 def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
-                device: str, lr: float = 2e-3, batch: int = 128, shift: int = 0) -> list[dict]:
+                device: str, lr: float = 2e-3, batch: int = 128, shift: int = 0,
+                soft: torch.Tensor | None = None, kd_weight: float = 0.5,
+                kd_temp: float = 4.0) -> list[dict]:
     """Plain float training (Adam, one-cycle, flips, random shifts of up to ``shift``
-    pixels); returns per-epoch losses and seconds."""
+    pixels); returns per-epoch losses and seconds. soft: a teacher's logits
+    (``teacher_logits``; needs shift 0): the loss is then (1 - kd_weight) x cross-entropy
+    + kd_weight x kd_temp^2 x KL(teacher || student) at temperature kd_temp (Hinton et al.,
+    2015)."""
+    if soft is not None and shift:
+        raise SystemExit("distillation reads the teacher's logits of unshifted frames: "
+                         "use --shift 0 with --teacher")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     xt = torch.from_numpy(x.astype(np.float32) / 255.0)
@@ -145,7 +166,14 @@ def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, see
             xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
             xb = _shift(xb, shift, rng).to(device)
             opt.zero_grad()
-            loss = loss_fn(model(xb), yb.to(device))
+            out = model(xb)
+            loss = loss_fn(out, yb.to(device))
+            if soft is not None:
+                target = torch.where(flip[:, None], soft[1, idx], soft[0, idx]).to(device)
+                kl = nn.functional.kl_div(nn.functional.log_softmax(out / kd_temp, 1),
+                                          nn.functional.log_softmax(target / kd_temp, 1),
+                                          reduction="batchmean", log_target=True)
+                loss = (1 - kd_weight) * loss + kd_weight * kd_temp ** 2 * kl
             loss.backward()
             opt.step()
             sched.step()
@@ -181,6 +209,11 @@ def main() -> None:
     ap.add_argument("--tag", default="", help="suffix of the model files' names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--teacher", default=None,
+                    help="distil float training from this model file (e.g. "
+                         "qcfs_fashion_vgg5_float.pt; loaded with its code: our own file)")
+    ap.add_argument("--kd-weight", type=float, default=0.5)
+    ap.add_argument("--kd-temp", type=float, default=4.0)
     ap.add_argument("--from-float", default=None,
                     help="skip float training: start from this float model file")
     args = ap.parse_args()
@@ -201,8 +234,15 @@ def main() -> None:
                                   )["float"]
     else:
         model = make_model(args.net)
+        soft = None
+        if args.teacher:
+            teacher = torch.load(args.teacher, weights_only=False)
+            soft = teacher_logits(teacher, x, args.device)
+            log["teacher"] = {"model": Path(args.teacher).name, "kd_weight": args.kd_weight,
+                              "kd_temp": args.kd_temp}
         hist = train_float(model, x, y, args.epochs, args.seed, args.device,
-                           shift=args.shift)
+                           shift=args.shift, soft=soft, kd_weight=args.kd_weight,
+                           kd_temp=args.kd_temp)
         acc = evaluate(model, xte_t, yte_t, args.device)
         print(f"[float] test accuracy {acc:.4f}", flush=True)
         save_model(model, float_path)
