@@ -71,6 +71,9 @@ NETS = {
     # benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd)
     "shallow64_kd_L8": ("qcfs_fashion_shallow64_kd_L8.pt", 8,
                         "qcfs_fashion_shallow64_kd_float.pt", "spiking"),
+    # two distilled shallow64 nets (seeds 0, 1) averaged (ensemble_qcfs.py)
+    "shallow64kdx2_L8": ("qcfs_fashion_shallow64kdx2_L8.pt", 8,
+                         "qcfs_fashion_shallow64kdx2_L8.pt", "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
                     "spiking"),
     # 13,777 cores, 1.2 frames/s on cores here: not run on the whole test set (figures

@@ -36,6 +36,10 @@ Networks (input 1x28x28, pixel / 255)::
 (core counts: truenorth, 4-bit weights; the older nets keep the readout's fan-in <= 1568
 from when a wide readout needed relays; partial readout neurons now add it exactly.)
 
+``--teacher MODEL`` distils the float training from MODEL (Hinton's loss on the teacher's
+logits of each frame and its mirror image; ``--kd-weight``, ``--kd-temp``); the QCFS
+fine-tuning that follows uses the labels only.
+
 Usage: ``python benchmarks/train_qcfs_fashion.py --net small --levels 4 --qcfs-epochs 8``
 """
 
