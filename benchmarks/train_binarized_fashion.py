@@ -59,21 +59,18 @@ def build(kind: str, arch: str):
     return FrameNet(ARCHS[arch], (1, 28, 28), LEVELS, kind)
 
 
-def teacher_logits(path: Path, x, device: str, flipped: bool):
-    """Logits of the trained float DNN (the distillation teacher) on x (and x flipped)."""
+def teacher_logits(path: Path, x, device: str):
+    """Logits of the trained float DNN (the distillation teacher) on x and x flipped."""
     import torch
+
+    from snn.distill import mirror_logits
 
     ck = torch.load(path, map_location="cpu", weights_only=False)
     if ck["kind"] != "dnn":
         raise SystemExit(f"{path}: the teacher must be a float dnn, got {ck['kind']}")
     t = build("dnn", ck["arch"])
     t.load_state_dict(ck["state_dict"])
-    t = t.to(device).eval()
-    with torch.no_grad():
-        out = torch.cat([t(x[i:i + 1000]) for i in range(0, len(x), 1000)])
-        out_f = (torch.cat([t(x[i:i + 1000].flip(-1)) for i in range(0, len(x), 1000)])
-                 if flipped else out)
-    return out, out_f
+    return mirror_logits(t.to(device), x)
 
 
 def train_one(kind: str, arch: str, xtr, ytr, xval, yval, epochs: int, seed: int,
@@ -87,6 +84,7 @@ def train_one(kind: str, arch: str, xtr, ytr, xval, yval, epochs: int, seed: int
     import torch.nn.functional as F
 
     from snn.converters.binarized import _QuantisedWeights, clip_latent_weights
+    from snn.distill import distillation_loss
 
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -98,7 +96,7 @@ def train_one(kind: str, arch: str, xtr, ytr, xval, yval, epochs: int, seed: int
                     m.weight.mul_(init_scale)
     use_kd = kd_alpha > 0 and kind != "dnn" and teacher is not None
     if use_kd:
-        t_plain, t_flip = teacher_logits(teacher, xtr, device, flipped=True)
+        t_plain, t_flip = teacher_logits(teacher, xtr, device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
     steps = epochs * (len(xtr) // batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
@@ -116,12 +114,11 @@ def train_one(kind: str, arch: str, xtr, ytr, xval, yval, epochs: int, seed: int
             flip = torch.rand(len(xb), generator=gen).to(device) < 0.5
             xb = torch.where(flip.view(-1, 1, 1, 1), xb.flip(-1), xb)
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
             if use_kd:
                 tl = torch.where(flip.view(-1, 1), t_flip[idx], t_plain[idx])
-                kl = F.kl_div(F.log_softmax(out / kd_temp, 1), F.log_softmax(tl / kd_temp, 1),
-                              reduction="batchmean", log_target=True)
-                loss = (1 - kd_alpha) * loss + kd_alpha * kd_temp ** 2 * kl
+                loss = distillation_loss(out, yb, tl, kd_alpha, kd_temp)
+            else:
+                loss = F.cross_entropy(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

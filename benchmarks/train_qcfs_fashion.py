@@ -57,6 +57,7 @@ from torch import nn
 
 from snn.converters.qcfs import lambdas, to_stock
 from snn.datasets import DEFAULT_DIRS, load
+from snn.distill import distillation_loss, mirror_logits
 from snn.fileio import atomic_open, atomic_write_json
 from snn.finetune import evaluate, train_qcfs
 
@@ -125,16 +126,10 @@ def _shift(xb: torch.Tensor, n: int, rng: np.random.Generator) -> torch.Tensor:
 
 
 def teacher_logits(teacher: nn.Module, x: np.ndarray, device: str) -> torch.Tensor:
-    """The teacher's logits [2, N, 10] for the frames x (raw 0..255) as they are (0) and
-    flipped left-right (1), the two views ``train_float`` trains on (no shifts)."""
-    teacher.to(device).eval()
-    xt = torch.from_numpy(x.astype(np.float32) / 255.0)
-    out = []
-    with torch.no_grad():
-        for view in (xt, xt.flip(3)):
-            out.append(torch.cat([teacher(view[i:i + 1000].to(device)).cpu()
-                                  for i in range(0, len(view), 1000)]))
-    return torch.stack(out)
+    """The teacher's logits [2, N, 10] for the frames x (raw 0..255) as they are and
+    flipped left-right, the two views ``train_float`` trains on (no shifts)."""
+    xt = torch.from_numpy(x.astype(np.float32) / 255.0).to(device)
+    return mirror_logits(teacher.to(device), xt).cpu()
 
 
 def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int,
@@ -171,13 +166,11 @@ def train_float(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, see
             xb = _shift(xb, shift, rng).to(device)
             opt.zero_grad()
             out = model(xb)
-            loss = loss_fn(out, yb.to(device))
-            if soft is not None:
+            if soft is None:
+                loss = loss_fn(out, yb.to(device))
+            else:
                 target = torch.where(flip[:, None], soft[1, idx], soft[0, idx]).to(device)
-                kl = nn.functional.kl_div(nn.functional.log_softmax(out / kd_temp, 1),
-                                          nn.functional.log_softmax(target / kd_temp, 1),
-                                          reduction="batchmean", log_target=True)
-                loss = (1 - kd_weight) * loss + kd_weight * kd_temp ** 2 * kl
+                loss = distillation_loss(out, yb.to(device), target, kd_weight, kd_temp)
             loss.backward()
             opt.step()
             sched.step()

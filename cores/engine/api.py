@@ -565,7 +565,7 @@ def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
 _POOL_RECORD_ROWS = 1 << 24  # most spike record rows (12 bytes each) a route chunk reserves
 
 
-def _pool_frame(F, T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray,  # noqa: ANN001
+def _pool_frame(T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray,
                 args: tuple, cap: np.ndarray, inp: tuple[np.ndarray, ...],
                 counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray,
                 pc: np.ndarray, pt: np.ndarray, full: int, record_rows: list[int]
@@ -575,6 +575,7 @@ def _pool_frame(F, T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray, 
     chunk that needed more rows than it had runs the frame again (from the same membrane,
     with room for all: the run is deterministic), so ``record_rows[0]`` keeps the size
     that sufficed. Returns the merged record (tick, core, neuron)."""
+    from snn.cores.engine import _fastpath as F
     it, ic, ia, _ = inp
     P = len(bounds) - 1
     v_start = V.copy() if full else V
@@ -644,7 +645,7 @@ def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndar
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
             if parallel and not K:  # one parallel region for the frame
-                return _pool_frame(F, T_, bounds, A, prep.ash, V, args, cap, inp,
+                return _pool_frame(T_, bounds, A, prep.ash, V, args, cap, inp,
                                    counters, outputs, counts, pc, pt, full, record_rows)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
                           outputs[0], counts[0], pc[0], pt[0], full, snap_t, pr_c, pr_n,
