@@ -76,8 +76,7 @@ NETS = {
                          "qcfs_fashion_shallow64kdx2_L8.pt", "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
                     "spiking"),
-    # 13,777 cores, 1.2 frames/s on cores here: not run on the whole test set (figures
-    # from test 0:240 in docs/conversion.md)
+    # 13,777 cores, 1.2-1.7 frames/s on cores here: run on test 0:240 only (--frames 0:240)
     "vgg5_L8": ("qcfs_fashion_vgg5_L8.pt", 8, "qcfs_fashion_vgg5_float.pt", "spiking"),
     "cnn_avg_L8": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "linear"),
     "cnn_avg_L8_spk": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "spiking"),
