@@ -74,6 +74,12 @@ NETS = {
     # two distilled shallow64 nets (seeds 0, 1) averaged (ensemble_qcfs.py)
     "shallow64kdx2_L8": ("qcfs_fashion_shallow64kdx2_L8.pt", 8,
                          "qcfs_fashion_shallow64kdx2_L8.pt", "spiking"),
+    # sep64 and mob7 distilled from vgg5 (train_qcfs_fashion.py --net sep64|mob7 --levels 8
+    # --teacher benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd)
+    "sep64_kd_L8": ("qcfs_fashion_sep64_kd_L8.pt", 8, "qcfs_fashion_sep64_kd_float.pt",
+                    "spiking"),
+    "mob7_kd_L8": ("qcfs_fashion_mob7_kd_L8.pt", 8, "qcfs_fashion_mob7_kd_float.pt",
+                   "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
                     "spiking"),
     # 13,777 cores, 1.2-1.7 frames/s on cores here: run on test 0:240 only (--frames 0:240)

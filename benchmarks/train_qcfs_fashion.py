@@ -23,6 +23,12 @@ Networks (input 1x28x28, pixel / 255)::
             hidden layer fits one core's axons at 4-bit weights: fan-in <= 64 inputs, no
             relays; the readout is split into partial readout neurons, exact)
     sep48:  sep with 48 channels in the first two layers (conv1x1 48->64)   (~840 cores)
+    sep64:  sep with 64 channels throughout and a third depthwise/pointwise block at 7x7
+            (~730 cores at --readout-bits 2)
+    mob7:   conv5x5/2 (1->64) depthwise conv3x3 (64) conv1x1 (64->64) depthwise conv3x3/2
+            (64) conv1x1 (64->128) depthwise conv3x3 (128) conv1x1 groups 2 (128->128)
+            dense 6272->10 (~1400 cores at --readout-bits 2; every hidden neuron reads
+            <= 64 inputs, so no relays)
     shallow: conv5x5/2 (1->32) dense 6272->10: one hidden layer, whose inputs are the
             frame's own spikes, so the spiking network has no deeper layer to mistime at
             T = L (the QCFS conversion error left is the input code's)
@@ -38,7 +44,7 @@ from when a wide readout needed relays; partial readout neurons now add it exact
 
 ``--teacher MODEL`` distils the float training from MODEL (Hinton's loss on the teacher's
 logits of each frame and its mirror image; ``--kd-weight``, ``--kd-temp``); the QCFS
-fine-tuning that follows uses the labels only.
+fine-tuning that follows uses the labels only unless ``--qcfs-kd`` distils it too.
 
 Usage: ``python benchmarks/train_qcfs_fashion.py --net small --levels 4 --qcfs-epochs 8``
 """
@@ -96,6 +102,18 @@ def make_model(net: str) -> nn.Sequential:
                              *_cbr(c, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
                              *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(64 * 7 * 7, 10))
+    if net == "sep64":
+        return nn.Sequential(*_cbr(1, 64, 5, 2), *_cbr(64, 64, 3, 2, groups=64),
+                             *_cbr(64, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
+                             *_cbr(64, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
+                             *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
+                             nn.Linear(64 * 7 * 7, 10))
+    if net == "mob7":
+        return nn.Sequential(*_cbr(1, 64, 5, 2), *_cbr(64, 64, 3, 1, groups=64),
+                             *_cbr(64, 64, 1, 1), *_cbr(64, 64, 3, 2, groups=64),
+                             *_cbr(64, 128, 1, 1), *_cbr(128, 128, 3, 1, groups=128),
+                             *_cbr(128, 128, 1, 1, groups=2), nn.Flatten(), nn.Dropout(0.1),
+                             nn.Linear(128 * 7 * 7, 10))
     if net in ("shallow", "shallow64", "shallow128"):
         c = {"shallow": 32, "shallow64": 64, "shallow128": 128}[net]
         return nn.Sequential(*_cbr(1, c, 5, 2), nn.Flatten(), nn.Dropout(0.1),
@@ -190,8 +208,8 @@ def save_model(model: nn.Module, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="small",
-                    choices=["small", "medium", "large", "nosplit", "sep", "sep48", "shallow",
-                             "shallow64", "shallow128", "shallow2", "vgg5"])
+                    choices=["small", "medium", "large", "nosplit", "sep", "sep48", "sep64",
+                             "mob7", "shallow", "shallow64", "shallow128", "shallow2", "vgg5"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)
@@ -211,6 +229,9 @@ def main() -> None:
                          "qcfs_fashion_vgg5_float.pt; loaded with its code: our own file)")
     ap.add_argument("--kd-weight", type=float, default=0.5)
     ap.add_argument("--kd-temp", type=float, default=4.0)
+    ap.add_argument("--qcfs-kd", action="store_true",
+                    help="distil the QCFS fine-tuning from --teacher too (by default only "
+                         "the float training is)")
     ap.add_argument("--from-float", default=None,
                     help="skip float training: start from this float model file")
     args = ap.parse_args()
@@ -225,18 +246,20 @@ def main() -> None:
                  "train_frames": "fashion-mnist train 0:60000",
                  "test_frames": "fashion-mnist test 0:10000"}
     float_path = MODELS / f"{stem}_float.pt"
+    soft = None
+    if args.teacher:
+        teacher = torch.load(args.teacher, weights_only=False)
+        soft = teacher_logits(teacher, x, args.device)
+        log["teacher"] = {"model": Path(args.teacher).name, "kd_weight": args.kd_weight,
+                          "kd_temp": args.kd_temp, "qcfs_kd": args.qcfs_kd}
+    elif args.qcfs_kd:
+        raise SystemExit("--qcfs-kd distils from --teacher MODEL: name the teacher")
     if args.from_float:
         model = torch.load(args.from_float, weights_only=False)
         log["float"] = json.loads(Path(args.from_float).with_suffix(".json").read_text()
                                   )["float"]
     else:
         model = make_model(args.net)
-        soft = None
-        if args.teacher:
-            teacher = torch.load(args.teacher, weights_only=False)
-            soft = teacher_logits(teacher, x, args.device)
-            log["teacher"] = {"model": Path(args.teacher).name, "kd_weight": args.kd_weight,
-                              "kd_temp": args.kd_temp}
         hist = train_float(model, x, y, args.epochs, args.seed, args.device,
                            shift=args.shift, soft=soft, kd_weight=args.kd_weight,
                            kd_temp=args.kd_temp)
@@ -252,7 +275,8 @@ def main() -> None:
         model, x, y, levels=args.levels, epochs=args.qcfs_epochs, lr=args.lr, seed=args.seed,
         device=args.device, checkpoint=ckpt,
         config={"net": args.net, "float": float_path.name}, progress=False,
-        log=lambda s: print(f"[qcfs] {s}", flush=True))
+        log=lambda s: print(f"[qcfs] {s}", flush=True),
+        soft=soft if args.qcfs_kd else None, kd_weight=args.kd_weight, kd_temp=args.kd_temp)
     acc_q = evaluate(model, xte_t, yte_t, args.device)
     acc_qin = evaluate(model, xte_t, yte_t, args.device, levels=args.levels)
     lam = lambdas(model)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from snn.converters.qcfs import QCFS, from_stock, lambdas, swap_relus
+from snn.distill import distillation_loss
 from snn.errors import ConfigError
 
 CHECKPOINT_FORMAT = "snn-finetune-checkpoint/1"
@@ -96,8 +97,14 @@ def train_qcfs(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, leve
                input_quant: float = 0.5, calib_frames: int = 512,
                checkpoint: str | Path | None = None, checkpoint_every: int = 200,
                config: dict | None = None, progress: bool = True,
-               log: Callable[[str], None] | None = None) -> tuple[nn.Module, list[dict]]:
+               log: Callable[[str], None] | None = None,
+               soft: torch.Tensor | None = None, kd_weight: float = 0.5,
+               kd_temp: float = 4.0) -> tuple[nn.Module, list[dict]]:
     """Train ``model`` with QCFS activations on raw 0..255 ``images`` [N, C, H, W].
+
+    soft: a teacher's logits [2, N, K] of the frames as they are and flipped left-right
+    (``snn.distill.mirror_logits``): the loss is then ``snn.distill.distillation_loss``
+    (weight ``kd_weight``, temperature ``kd_temp``) instead of the cross-entropy.
 
     Returns the model (QCFS modules; :func:`snn.converters.qcfs.to_stock` makes it
     saveable) and the per-epoch history (loss, lambdas, seconds). ``config`` (e.g. the input
@@ -106,6 +113,9 @@ def train_qcfs(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, leve
     """
     from tqdm import tqdm
 
+    if soft is not None and tuple(soft.shape[:2]) != (2, len(labels)):
+        raise ConfigError(f"soft: expected the teacher's logits [2, {len(labels)}, K] (each "
+                          f"frame as it is and flipped), got {tuple(soft.shape)}")
     if levels < 1 or epochs < 1 or batch_size < 1 or not lr > 0:
         raise ConfigError(f"levels ({levels}), epochs ({epochs}) and batch size ({batch_size})"
                           f" must be >= 1 and lr ({lr}) > 0")
@@ -125,6 +135,8 @@ def train_qcfs(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, leve
     cfg = dict(config or {}, levels=levels, epochs=epochs, lr=lr, seed=seed,
                batch_size=batch_size, weight_decay=weight_decay, flip=flip,
                input_quant=input_quant, calib_frames=calib_frames, frames=len(xs))
+    if soft is not None:
+        cfg.update(kd_weight=kd_weight, kd_temp=kd_temp)
     key = _config_key(cfg)
     ckpt = Path(checkpoint) if checkpoint else None
     start_epoch, start_step, partial, history = 0, 0, 0.0, []
@@ -168,7 +180,12 @@ def train_qcfs(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, leve
                                  xb / 255.0)
                 xb = torch.where(flips[idx, None, None, None], xb.flip(3), xb).to(device)
                 opt.zero_grad()
-                loss = loss_fn(model(xb), ys[idx].to(device))
+                if soft is None:
+                    loss = loss_fn(model(xb), ys[idx].to(device))
+                else:
+                    target = torch.where(flips[idx, None], soft[1, idx], soft[0, idx])
+                    loss = distillation_loss(model(xb), ys[idx].to(device),
+                                             target.to(device), kd_weight, kd_temp)
                 loss.backward()
                 opt.step()
                 sched.step()

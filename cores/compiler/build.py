@@ -558,9 +558,7 @@ def _want_split(st: Stage, masks: np.ndarray, cost: np.ndarray, spec: CoreSpec,
     if cost.max(initial=0) > spec.axons:
         return True
     ones = np.ones(st.n, np.int64)
-    order = conv_orders(st.n, st.shape)[0] if st.conv else np.arange(st.n)
-    direct = len(greedy(st.row_ptr, st.cols, masks, order, ones, spec.axons, spec.neurons,
-                        n_global))
+    direct = len(_best_groups(st, st.row_ptr, st.cols, masks, ones, spec, n_global, st.conv))
     if direct <= max(1, -(-st.n // spec.neurons)):
         return False
     block = partition_blocks(st.row_ptr, st.cols, masks, spec.axons, not st.conv)

@@ -125,8 +125,9 @@ def partition_blocks(row_ptr: np.ndarray, cols: np.ndarray, masks: np.ndarray, l
 
 def conv_orders(n_out: int, shape: tuple[int, ...], sizes: tuple[int, ...] = (1, 2, 4, 8)
                 ) -> list[np.ndarray]:
-    """Position-major orders of conv neurons (o, y, x): tiles of size b x b, then positions
-    inside a tile, then channels."""
+    """Orders of conv neurons (o, y, x) for the greedy packing: position-major (tiles of
+    size b x b, then positions inside a tile, then channels) and channel-major (channels,
+    then tiles, then positions), which keeps a depthwise layer's channel on few cores."""
     o, h, w = shape
     ch, y, x = np.meshgrid(np.arange(o), np.arange(h), np.arange(w), indexing="ij")
     ch, y, x = ch.reshape(-1), y.reshape(-1), x.reshape(-1)
@@ -136,4 +137,5 @@ def conv_orders(n_out: int, shape: tuple[int, ...], sizes: tuple[int, ...] = (1,
             continue
         tile = (y // b) * ((w + b - 1) // b) + x // b
         out.append(np.lexsort((ch, x % b, y % b, tile)))
+        out.append(np.lexsort((x % b, y % b, tile, ch)))
     return out or [np.arange(n_out)]

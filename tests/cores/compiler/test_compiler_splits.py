@@ -142,3 +142,47 @@ def test_block_codebooks_fit_each_relay() -> None:
     # the neuron's code: one set of type weights per output channel (4 channels)
     assert kinds[False] <= 4 < kinds[True]
     assert errs[True] < 0.8 * errs[False] and errs[True] < 0.1, errs  # 4.9% vs 8.2%
+
+
+def test_depthwise_layer_packs_by_channel(monkeypatch) -> None:
+    """A depthwise 3x3 layer on 7x7: the channel-major packing keeps each channel on one or
+    two cores, so the layer and its producer's copies need fewer cores than the
+    position-major packing alone gave (which spread every channel over many cores, each
+    needing copies of the producer's neurons); spikes stay those of the ideal simulator."""
+    from snn.cores.compiler import build, tiling
+
+    rng = np.random.default_rng(3)
+    C = 12
+    w1 = rng.integers(-1, 2, (C, 1, 1, 1)).astype(f) + 2
+    wd = rng.integers(-6, 7, (C, 1, 3, 3)).astype(f)
+    net = SpikingNetwork((1, 7, 7), [
+        Conv2d("pw", ("input",), True, np.full(1, 3, f), weight=w1, bias=np.zeros(C, f)),
+        Conv2d("dw", ("pw",), True, np.full(1, 9, f), weight=wd, bias=np.zeros(C, f),
+               padding=(1, 1, 1, 1), groups=C),
+        Flatten("flat", ("dw",)),
+        Dense("out", ("flat",), True, np.ones(1, f),
+              weight=rng.integers(-1, 2, (3, C * 49)).astype(f), bias=np.zeros(3, f)),
+    ], {"encoding": "rate"})
+    comp = compile_network(net, CoreSpec.truenorth())
+    assert comp.stats[1].blocks == 1 and comp.stats[1].weight_bits == 4
+
+    def position_major(n_out, shape, sizes=(1, 2, 4, 8)):
+        return tiling.conv_orders(n_out, shape, sizes)[0::2]
+
+    monkeypatch.setattr(build, "conv_orders", position_major)
+    before = compile_network(net, CoreSpec.truenorth())
+    monkeypatch.undo()
+
+    def cores(c, i):
+        return sum(c.stats[i].role_cores.values())
+
+    assert cores(comp, 1) < cores(before, 1)
+    assert comp.stats[0].splitters < before.stats[0].splitters
+    assert comp.program.n_cores < before.program.n_cores
+    imgs = np.random.default_rng(4).integers(0, 256, (3, 1, 7, 7)).astype(np.uint8)
+    T = 16
+    sim, res = _run(comp, imgs, T)
+    want = sim.trains["dw"].reshape(T, len(imgs), -1).sum(0)
+    assert want.sum() > 20
+    got = _counts(comp, res, "dw", T)
+    assert np.array_equal(got, np.where(got < 0, -1, want))

@@ -118,3 +118,28 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert isinstance(resumed[3], QCFS) and isinstance(to_stock(resumed)[3], nn.Hardtanh)
     with pytest.raises(ConfigError, match="another run"):
         train_qcfs(fresh(), x, y, checkpoint=ckpt, **dict(kw, levels=8))
+
+
+def test_distilled_fine_tuning_follows_the_teacher_and_repeats(tmp_path):
+    rng = np.random.default_rng(2)
+    x = (rng.random((64, 1, 8, 8)) * 255).astype(np.uint8)
+    y = rng.integers(0, 2, 64)
+
+    def fresh():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 2))
+
+    # a teacher that says class 1 for every frame and every view, whatever the labels
+    soft = torch.zeros(2, 64, 2)
+    soft[:, :, 1] = 8.0
+    kw = dict(levels=4, epochs=3, batch_size=16, progress=False, lr=0.05)
+    plain, _ = train_qcfs(fresh(), x, y, **kw)
+    kd, _ = train_qcfs(fresh(), x, y, soft=soft, kd_weight=1.0, **kw)
+    again, _ = train_qcfs(fresh(), x, y, soft=soft, kd_weight=1.0, **kw)
+    xt = torch.from_numpy(x).float() / 255
+    with torch.no_grad():
+        assert (kd(xt).argmax(1) == 1).all()  # learnt the teacher, not the labels
+        assert not (plain(xt).argmax(1) == 1).all()
+        assert torch.equal(kd(xt), again(xt))
+    with pytest.raises(ConfigError, match="teacher's logits"):
+        train_qcfs(fresh(), x, y, soft=soft[:, :10], **kw)
