@@ -29,6 +29,9 @@ Networks (input 1x28x28, pixel / 255)::
             (64) conv1x1 (64->128) depthwise conv3x3 (128) conv1x1 groups 2 (128->128)
             dense 6272->10 (~1400 cores at --readout-bits 2; every hidden neuron reads
             <= 64 inputs, so no relays)
+    mob7h:  mob7 with 60 and 120 channels: every pointwise neuron reads <= 60 inputs, which
+            leaves each core the 4 free axons that hold a negative bias exactly (docs/
+            compiler.md, Leak hold)
     shallow: conv5x5/2 (1->32) dense 6272->10: one hidden layer, whose inputs are the
             frame's own spikes, so the spiking network has no deeper layer to mistime at
             T = L (the QCFS conversion error left is the input code's)
@@ -108,12 +111,13 @@ def make_model(net: str) -> nn.Sequential:
                              *_cbr(64, 64, 1, 1), *_cbr(64, 64, 3, 1, groups=64),
                              *_cbr(64, 64, 1, 1), nn.Flatten(), nn.Dropout(0.1),
                              nn.Linear(64 * 7 * 7, 10))
-    if net == "mob7":
-        return nn.Sequential(*_cbr(1, 64, 5, 2), *_cbr(64, 64, 3, 1, groups=64),
-                             *_cbr(64, 64, 1, 1), *_cbr(64, 64, 3, 2, groups=64),
-                             *_cbr(64, 128, 1, 1), *_cbr(128, 128, 3, 1, groups=128),
-                             *_cbr(128, 128, 1, 1, groups=2), nn.Flatten(), nn.Dropout(0.1),
-                             nn.Linear(128 * 7 * 7, 10))
+    if net in ("mob7", "mob7h"):
+        c = 64 if net == "mob7" else 60
+        return nn.Sequential(*_cbr(1, c, 5, 2), *_cbr(c, c, 3, 1, groups=c),
+                             *_cbr(c, c, 1, 1), *_cbr(c, c, 3, 2, groups=c),
+                             *_cbr(c, 2 * c, 1, 1), *_cbr(2 * c, 2 * c, 3, 1, groups=2 * c),
+                             *_cbr(2 * c, 2 * c, 1, 1, groups=2), nn.Flatten(),
+                             nn.Dropout(0.1), nn.Linear(2 * c * 7 * 7, 10))
     if net in ("shallow", "shallow64", "shallow128"):
         c = {"shallow": 32, "shallow64": 64, "shallow128": 128}[net]
         return nn.Sequential(*_cbr(1, c, 5, 2), nn.Flatten(), nn.Dropout(0.1),
@@ -209,7 +213,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--net", default="small",
                     choices=["small", "medium", "large", "nosplit", "sep", "sep48", "sep64",
-                             "mob7", "shallow", "shallow64", "shallow128", "shallow2", "vgg5"])
+                             "mob7", "mob7h", "shallow", "shallow64", "shallow128", "shallow2",
+                             "vgg5"])
     ap.add_argument("--levels", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20, help="float epochs")
     ap.add_argument("--qcfs-epochs", type=int, default=8)

@@ -36,6 +36,7 @@ from snn.network import SpikingNetwork
 CALIBRATION_TICKS = 100  # ticks of each calibration frame (relay parameters)
 RELAY_PHASES = 1  # calibrated relays per (neuron, block), starting T_r / phases apart
 BLOCK_FRACTIONS = (1.0, 0.5, 0.25)  # input blocks of split layers: at most this x axons
+HOLD_CORE_SLACK = 1.05  # a layer takes hold axons of its own types at most this x cores
 ROLE_DIRECT, ROLE_PARTIAL, ROLE_SUM = 0, 1, 2
 ROLE_NAMES = {ROLE_DIRECT: "direct", ROLE_PARTIAL: "partial", ROLE_SUM: "sum"}
 
@@ -129,6 +130,20 @@ def _hold_weight(b: _Build, core: int, axon: int, typ: int, leak: np.ndarray,
     return -leak
 
 
+def _hold_code(tw: np.ndarray, leak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cancel most of each neuron's leak before its first input with hold axons of the types
+    its weights already use (one axon per type, driven at the ticks before the first input;
+    for layers whose weights take every axon type, so no type is free for one hold axon
+    of weight -leak): per neuron the subset of its k type weights ``tw`` [n, k] whose sum
+    is closest to -leak. Returns the connections [n, k] (bool) and the residual per tick
+    ``leak + sum`` that the precharged start absorbs (exact where it is small)."""
+    k = tw.shape[1]
+    combos = (np.arange(2 ** k)[:, None] >> np.arange(k)) & 1  # [2^k, k]
+    resid = np.asarray(leak, np.int64)[:, None] + np.asarray(tw, np.int64) @ combos.T
+    best = np.argmin(np.abs(resid), axis=1)
+    return combos[best].astype(bool), resid[np.arange(len(best)), best]
+
+
 def _precharge(v0: np.ndarray, leak: np.ndarray, threshold: np.ndarray,
                ticks: int) -> tuple[np.ndarray, np.ndarray]:
     """Start membranes that absorb ``ticks`` ticks of leak before the first input: V starts
@@ -212,6 +227,29 @@ def _neuron_params(st: Stage, rows: np.ndarray) -> dict[str, np.ndarray]:
     return {"weight": w, "leak": st.leak[rows], "threshold": st.thr[rows]}
 
 
+def _multi_hold(b: _Build, core: int, first_axon: int, k: int, p: dict[str, np.ndarray],
+                exact: np.ndarray, ticks: int) -> tuple[np.ndarray, bool]:
+    """Hold axons of the weights' k types on ``core`` (axons ``first_axon``...) for the
+    neurons whose precharged start is not exact (``exact`` False): their leak before the
+    first input (core ticks 0..ticks-1) is mostly cancelled (``_hold_code``) and the start
+    absorbs the residual. Returns (v_initial per slot, whether every start is exact)."""
+    n = len(exact)
+    conn = np.zeros((n, k), bool)
+    rho = np.asarray(p["leak"], np.int64).copy()
+    need = np.flatnonzero(~exact)
+    conn[need], rho[need] = _hold_code(p["weight"][need, :k], rho[need])
+    start, ok = _precharge(b.initial(p["threshold"]), rho, p["threshold"], ticks)
+    axon = first_axon
+    for t in range(k):
+        slots = np.flatnonzero(conn[:, t])
+        if slots.size:
+            b.axon_type[core][axon] = t
+            b.syn.append((core, np.full(len(slots), axon), slots))
+            b.hold.append((core, axon, int(ticks)))
+            axon += 1
+    return start, bool(ok.all())
+
+
 def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global: int,
                 big: int) -> StageStats:
     needs, copies = _stage_targets(b, st, in_tick)
@@ -225,10 +263,20 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     leaky = not st.readout and in_tick > 0 and bool(st.leak.any())
     if leaky:  # per logical neuron: the precharged start and whether it is exact
         pre_start, pre_exact = _precharge(b.initial(st.thr), st.leak, st.thr, in_tick)
-    hold = (leaky and not pre_exact.all() and st.quant.bits < b.spec.axon_types
-            and unit_cost(st.row_ptr, masks).max(initial=0) < b.spec.axons)
+    k = st.quant.bits
+    widest = unit_cost(st.row_ptr, masks).max(initial=0)
+    hold = (leaky and not pre_exact.all() and k < b.spec.axon_types
+            and widest < b.spec.axons)
+    # no free type: hold axons of the weights' own types (_hold_code), one per type
+    multi = (leaky and not pre_exact.all() and not hold and widest <= b.spec.axons - k)
+    reserve = 1 if hold else (k if multi else 0)
     groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv,
-                          b.spec.axons - 1 if hold else None)
+                          b.spec.axons - reserve if reserve else None)
+    if multi:  # the hold axons must not cost cores: a layer whose neurons fill a core's
+        # axons (e.g. 64 inputs at 4 bits) would pack far fewer neurons per core
+        plain = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv)
+        if len(groups) > HOLD_CORE_SLACK * len(plain):
+            multi, groups = False, plain
     start = np.concatenate([[0], np.cumsum(copies)])
     held = True
     for rows in groups:
@@ -246,7 +294,11 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
             tc, ta, dl = (np.full(len(rows), -1), np.zeros(len(rows)), np.ones(len(rows)))
             out = rows
         else:
-            if leaky and hw is None:
+            if multi:
+                p["v_initial"], ok = _multi_hold(b, core, used, k, p, pre_exact[slots],
+                                                 in_tick)
+                held &= ok
+            elif leaky and hw is None:
                 p["v_initial"] = pre_start[slots]
                 held &= bool(pre_exact[slots].all())
             else:

@@ -186,3 +186,38 @@ def test_depthwise_layer_packs_by_channel(monkeypatch) -> None:
     assert want.sum() > 20
     got = _counts(comp, res, "dw", T)
     assert np.array_equal(got, np.where(got < 0, -1, want))
+
+
+def test_negative_bias_held_with_the_weights_own_axon_types() -> None:
+    """A layer two hops deep with a negative bias and 4-bit weights (every axon type used,
+    so no free type for a hold axon of weight -leak): the start cannot absorb two ticks of
+    leak without firing (v0 + |b| >= threshold), so hold axons of the weights' own types
+    cancel it (snn.cores.compiler.build._hold_code) and the layer spikes exactly as the
+    ideal simulator's, where the precharged start alone lost charge."""
+    rng = np.random.default_rng(5)
+    w1 = rng.integers(0, 3, (4, 1, 3, 3)).astype(f)
+    w2 = rng.integers(-2, 3, (4, 4, 1, 1)).astype(f)
+    w3 = rng.integers(-8, 8, (4, 4, 1, 1)).astype(f)
+    w3[:, :, 0, 0] += np.eye(4, dtype=f) * 3
+    w3 = np.clip(w3, -8, 7)
+    net = SpikingNetwork((1, 6, 6), [
+        Conv2d("c1", ("input",), True, np.full(1, 4, f), weight=w1, bias=np.zeros(4, f),
+               padding=(1, 1, 1, 1)),
+        Conv2d("c2", ("c1",), True, np.full(1, 3, f), weight=w2, bias=np.ones(4, f)),
+        Conv2d("c3", ("c2",), True, np.full(1, 6, f), weight=w3,
+               bias=np.array([-4, -5, -3, -4], f)),
+        Flatten("flat", ("c3",)),
+        Dense("out", ("flat",), True, np.ones(1, f),
+              weight=rng.integers(-1, 2, (3, 4 * 36)).astype(f), bias=np.zeros(3, f)),
+    ], {"encoding": "rate", "v_init": 0.5})
+    comp = compile_network(net, CoreSpec.truenorth())
+    st = comp.stats[2]
+    assert st.input_tick == 2 and st.weight_bits == 4 and st.exact and st.held
+    assert len(comp.program.extras["hold_core"]) > 0
+    imgs = np.random.default_rng(6).integers(0, 256, (4, 1, 6, 6)).astype(np.uint8)
+    T = 24
+    sim, res = _run(comp, imgs, T)
+    want = sim.trains["c3"].reshape(T, len(imgs), -1).sum(0)
+    assert want.sum() > 20
+    got = _counts(comp, res, "c3", T)
+    assert np.array_equal(got, np.where(got < 0, -1, want))
