@@ -4,7 +4,8 @@
 
 For each ``[[point]]`` of the spec it runs ``snn eval PROGRAM --data DATASET --ticks T --json
 benchmarks/results/frontier/MODEL_tT.json`` (kept: a rerun reuses a run whose JSON matches the
-point; ``--force`` reruns) and prices the run's counters with the ``truenorth`` and
+point; ``--force`` reruns; the points of one program and data are one run, ``--ticks
+T1,T2,..``, whose JSON each of them keeps) and prices the run's counters with the ``truenorth`` and
 ``truenorth-sop`` presets in both accountings (``snn.cores.hardware.energy.ACCOUNTINGS``). Writes
 ``benchmarks/results/frontier.json`` (a list of points; ``j_per_frame`` and
 ``frames_per_s_per_w`` are streaming / truenorth, the accounting IBM's Eedn figures use) and
@@ -69,6 +70,11 @@ def load_spec(path: Path) -> list[dict]:
     return points
 
 
+def _from_root(path: Path) -> str:
+    """The path from the repository root (absolute where it lies outside)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def run_json(point: dict) -> Path:
     return RESULTS / "frontier" / f"{point['model']}_t{point['ticks']}.json"
 
@@ -85,15 +91,24 @@ def _reusable(point: dict, path: Path) -> bool:
             and ("range" not in point or doc.get("range") == point["range"]))
 
 
-def run_point(point: dict, force: bool) -> dict:
-    """The ``snn eval`` JSON of one point (run unless a matching one is kept)."""
+def run_key(point: dict) -> tuple:
+    """Points with the same key are one ``snn eval`` run (its ``--ticks`` lists them all)."""
+    return tuple(point.get(k) for k in ("program", "dataset", "range", "split", "data_dir"))
+
+
+def run_point(point: dict, force: bool, siblings: list[dict] = ()) -> dict:
+    """The ``snn eval`` JSON of one point (run unless a matching one is kept). A run also
+    takes the tick counts of ``siblings`` (points of the same ``run_key``: one run of the
+    largest T gives every smaller T exactly, ``snn.cores.evaluate``) and leaves its JSON
+    as theirs too."""
     out = run_json(point)
     if not force and _reusable(point, out):
         return json.loads(out.read_text())
     out.parent.mkdir(parents=True, exist_ok=True)
+    ticks = sorted({point["ticks"], *(q["ticks"] for q in siblings)})
     snn = Path(sys.executable).parent / "snn"
     cmd = [str(snn if snn.exists() else "snn"), "eval", point["program"], "--data",
-           point["dataset"], "--ticks", str(point["ticks"]), "--json", str(out)]
+           point["dataset"], "--ticks", ",".join(map(str, ticks)), "--json", str(out)]
     for key in ("range", "split", "data_dir"):
         if key in point:
             cmd += [f"--{key.replace('_', '-')}", point[key]]
@@ -101,7 +116,11 @@ def run_point(point: dict, force: bool) -> dict:
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True)
     print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
-    return json.loads(out.read_text())
+    text = out.read_text()
+    for q in siblings:
+        if run_json(q) != out:
+            atomic_write_text(run_json(q), text)
+    return json.loads(text)
 
 
 def run_counts(point: dict, doc: dict) -> dict:
@@ -157,7 +176,7 @@ def make_point(point: dict, doc: dict) -> dict:
         "sops_per_frame": c["totals"]["sops"] / n, "spikes_per_frame": c["totals"]["spikes"] / n,
         "hops_per_frame": c["totals"]["hops"] / n, "frames": n,
         "split": point.get("split", "test"), "range": doc.get("range", "all"),
-        "calibration": point.get("calibration", ""), "run": str(run_json(point).relative_to(ROOT)),
+        "calibration": point.get("calibration", ""), "run": _from_root(run_json(point)),
         "tick_s": 1e-3,
     }
 
@@ -265,11 +284,16 @@ def main(argv: list[str] | None = None) -> int:
                                                   "still list every point with a run)")
     args = ap.parse_args(argv)
     points = load_spec(args.spec)
-    ours = []
+    ours, ran = [], set()
     for p in points:
         if args.only and p["model"] != args.only and not _reusable(p, run_json(p)):
             continue
-        doc = run_point(p, args.force and (not args.only or p["model"] == args.only))
+        force = (args.force and (not args.only or p["model"] == args.only)
+                 and run_key(p) not in ran)  # a sibling's run this time covered it
+        siblings = [q for q in points if q is not p and run_key(q) == run_key(p)
+                    and (force or not _reusable(q, run_json(q)))]
+        doc = run_point(p, force, siblings)
+        ran.add(run_key(p))
         ours.append(make_point(p, doc))
         r = ours[-1]
         print(f"{r['model']} T={r['ticks']}: {100 * r['accuracy']:.2f} %, "

@@ -3,6 +3,7 @@ presets from their counters, and the table sets Eedn's points beside ours."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,36 @@ def test_markdown_sets_eedn_beside_ours_and_marks_the_front(frontier):
     assert rows["a"].rstrip().endswith("★ |") and not rows["b"].rstrip().endswith("★ |")
     assert rows["Eedn one network (NIPS 2015)"].rstrip().endswith("★ |")
     assert "truenorth-sop" in md and "6,000 frames/s/W" in md
+
+
+def test_points_of_one_program_are_one_run(frontier, tmp_path, monkeypatch):
+    spec = tmp_path / "f.toml"
+    prog = "benchmarks/frontier.toml"  # any file: the run is faked
+    spec.write_text("".join(
+        f'[[point]]\nmodel = "m"\ndataset = "mnist"\nprogram = "{prog}"\nticks = {t}\n'
+        for t in (16, 8)) + f'[[point]]\nmodel = "n"\ndataset = "mnist"\nprogram = "{prog}"\n'
+        'ticks = 8\nrange = "0:5"\n')
+    calls = []
+
+    def fake_run(cmd, cwd, check):
+        calls.append(cmd)
+        ticks = cmd[cmd.index("--ticks") + 1].split(",")
+        doc = _doc(T=int(ticks[0]))
+        for t in ticks:
+            doc["counters"][t] = doc["counters"][ticks[0]]
+            doc["accuracy"][t] = 0.9
+        doc.update(network=cmd[2], range=cmd[cmd.index("--range") + 1]
+                   if "--range" in cmd else "0:10")
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(doc))
+
+    monkeypatch.setattr(frontier, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(frontier.subprocess, "run", fake_run)
+    assert frontier.main(["--spec", str(spec)]) == 0
+    assert [c[c.index("--ticks") + 1] for c in calls] == ["8,16", "8"]
+    assert (tmp_path / "results" / "frontier" / "m_t8.json").exists()
+    calls.clear()
+    assert frontier.main(["--spec", str(spec)]) == 0 and calls == []  # all kept
+    assert frontier.main(["--spec", str(spec), "--force"]) == 0
+    assert [c[c.index("--ticks") + 1] for c in calls] == ["8,16", "8"]
+    pts = json.loads((tmp_path / "results" / "frontier.json").read_text())
+    assert sorted((p["model"], p["ticks"]) for p in pts) == [("m", 8), ("m", 16), ("n", 8)]
