@@ -37,6 +37,7 @@ CALIBRATION_TICKS = 100  # ticks of each calibration frame (relay parameters)
 RELAY_PHASES = 1  # calibrated relays per (neuron, block), starting T_r / phases apart
 BLOCK_FRACTIONS = (1.0, 0.5, 0.25)  # input blocks of split layers: at most this x axons
 HOLD_CORE_SLACK = 1.05  # a layer takes hold axons of its own types at most this x cores
+HOLD_PER_TYPE = 3  # at most this many hold axons of each weight type per core
 ROLE_DIRECT, ROLE_PARTIAL, ROLE_SUM = 0, 1, 2
 ROLE_NAMES = {ROLE_DIRECT: "direct", ROLE_PARTIAL: "partial", ROLE_SUM: "sum"}
 
@@ -130,18 +131,21 @@ def _hold_weight(b: _Build, core: int, axon: int, typ: int, leak: np.ndarray,
     return -leak
 
 
-def _hold_code(tw: np.ndarray, leak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _hold_code(tw: np.ndarray, leak: np.ndarray, per_type: int = 1
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Cancel most of each neuron's leak before its first input with hold axons of the types
-    its weights already use (one axon per type, driven at the ticks before the first input;
-    for layers whose weights take every axon type, so no type is free for one hold axon
-    of weight -leak): per neuron the subset of its k type weights ``tw`` [n, k] whose sum
-    is closest to -leak. Returns the connections [n, k] (bool) and the residual per tick
-    ``leak + sum`` that the precharged start absorbs (exact where it is small)."""
+    its weights already use (``per_type`` axons of each of its k types, driven at the ticks
+    before the first input; for layers whose weights take every axon type, so no type is
+    free for one hold axon of weight -leak): per neuron, how many axons of each type
+    (0..per_type) to connect so that their type weights ``tw`` [n, k] sum closest to
+    -leak. Returns the counts [n, k] and the residual per tick ``leak + sum`` that the
+    precharged start absorbs (exact where it is small)."""
     k = tw.shape[1]
-    combos = (np.arange(2 ** k)[:, None] >> np.arange(k)) & 1  # [2^k, k]
+    combos = np.stack(np.meshgrid(*[np.arange(per_type + 1)] * k, indexing="ij"),
+                      -1).reshape(-1, k)  # [(per_type + 1)^k, k]
     resid = np.asarray(leak, np.int64)[:, None] + np.asarray(tw, np.int64) @ combos.T
     best = np.argmin(np.abs(resid), axis=1)
-    return combos[best].astype(bool), resid[np.arange(len(best)), best]
+    return combos[best], resid[np.arange(len(best)), best]
 
 
 def _precharge(v0: np.ndarray, leak: np.ndarray, threshold: np.ndarray,
@@ -227,26 +231,29 @@ def _neuron_params(st: Stage, rows: np.ndarray) -> dict[str, np.ndarray]:
     return {"weight": w, "leak": st.leak[rows], "threshold": st.thr[rows]}
 
 
-def _multi_hold(b: _Build, core: int, first_axon: int, k: int, p: dict[str, np.ndarray],
-                exact: np.ndarray, ticks: int) -> tuple[np.ndarray, bool]:
-    """Hold axons of the weights' k types on ``core`` (axons ``first_axon``...) for the
-    neurons whose precharged start is not exact (``exact`` False): their leak before the
-    first input (core ticks 0..ticks-1) is mostly cancelled (``_hold_code``) and the start
-    absorbs the residual. Returns (v_initial per slot, whether every start is exact)."""
+def _multi_hold(b: _Build, core: int, first_axon: int, k: int, per_type: int,
+                p: dict[str, np.ndarray], exact: np.ndarray, ticks: int
+                ) -> tuple[np.ndarray, bool]:
+    """Hold axons of the weights' k types on ``core`` (``per_type`` of each, axons
+    ``first_axon``...) for the neurons whose precharged start is not exact (``exact``
+    False): their leak before the first input (core ticks 0..ticks-1) is mostly cancelled
+    (``_hold_code``) and the start absorbs the residual. Returns (v_initial per slot,
+    whether every start is exact)."""
     n = len(exact)
-    conn = np.zeros((n, k), bool)
+    count = np.zeros((n, k), np.int64)
     rho = np.asarray(p["leak"], np.int64).copy()
     need = np.flatnonzero(~exact)
-    conn[need], rho[need] = _hold_code(p["weight"][need, :k], rho[need])
+    count[need], rho[need] = _hold_code(p["weight"][need, :k], rho[need], per_type)
     start, ok = _precharge(b.initial(p["threshold"]), rho, p["threshold"], ticks)
     axon = first_axon
     for t in range(k):
-        slots = np.flatnonzero(conn[:, t])
-        if slots.size:
-            b.axon_type[core][axon] = t
-            b.syn.append((core, np.full(len(slots), axon), slots))
-            b.hold.append((core, axon, int(ticks)))
-            axon += 1
+        for j in range(per_type):
+            slots = np.flatnonzero(count[:, t] > j)
+            if slots.size:
+                b.axon_type[core][axon] = t
+                b.syn.append((core, np.full(len(slots), axon), slots))
+                b.hold.append((core, axon, int(ticks)))
+                axon += 1
     return start, bool(ok.all())
 
 
@@ -267,16 +274,22 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
     widest = unit_cost(st.row_ptr, masks).max(initial=0)
     hold = (leaky and not pre_exact.all() and k < b.spec.axon_types
             and widest < b.spec.axons)
-    # no free type: hold axons of the weights' own types (_hold_code), one per type
-    multi = (leaky and not pre_exact.all() and not hold and widest <= b.spec.axons - k)
-    reserve = 1 if hold else (k if multi else 0)
+    # no free type: hold axons of the weights' own types (_hold_code), up to
+    # HOLD_PER_TYPE per type where the axons are there and cost (almost) no cores: a layer
+    # whose neurons fill a core's axons (e.g. 64 inputs at 4 bits) would pack far fewer
+    # neurons per core
+    multi = leaky and not pre_exact.all() and not hold
+    per_type = 0
     groups = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv,
-                          b.spec.axons - reserve if reserve else None)
-    if multi:  # the hold axons must not cost cores: a layer whose neurons fill a core's
-        # axons (e.g. 64 inputs at 4 bits) would pack far fewer neurons per core
-        plain = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global, st.conv)
-        if len(groups) > HOLD_CORE_SLACK * len(plain):
-            multi, groups = False, plain
+                          b.spec.axons - 1 if hold else None)
+    if multi:
+        for m in range(min(HOLD_PER_TYPE, (b.spec.axons - widest) // k), 0, -1):
+            g = _best_groups(st, st.row_ptr, st.cols, masks, cost, b.spec, n_global,
+                             st.conv, b.spec.axons - m * k)
+            if len(g) <= HOLD_CORE_SLACK * len(groups):
+                per_type, groups = m, g
+                break
+        multi = per_type > 0
     start = np.concatenate([[0], np.cumsum(copies)])
     held = True
     for rows in groups:
@@ -295,8 +308,8 @@ def _map_direct(b: _Build, st: Stage, masks: np.ndarray, in_tick: int, n_global:
             out = rows
         else:
             if multi:
-                p["v_initial"], ok = _multi_hold(b, core, used, k, p, pre_exact[slots],
-                                                 in_tick)
+                p["v_initial"], ok = _multi_hold(b, core, used, k, per_type, p,
+                                                 pre_exact[slots], in_tick)
                 held &= ok
             elif leaky and hw is None:
                 p["v_initial"] = pre_start[slots]

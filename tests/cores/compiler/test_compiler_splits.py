@@ -221,3 +221,15 @@ def test_negative_bias_held_with_the_weights_own_axon_types() -> None:
     assert want.sum() > 20
     got = _counts(comp, res, "c3", T)
     assert np.array_equal(got, np.where(got < 0, -1, want))
+
+
+def test_hold_code_cancels_more_leak_with_more_axons_per_type() -> None:
+    from snn.cores.compiler.build import _hold_code
+
+    tw = np.array([[3, 6, 12, -24], [3, 6, 12, -24]])
+    leak = np.array([-20, 5])
+    count, rho = _hold_code(tw, leak, 1)  # subsets: the largest positive sum is 21
+    assert count.max() <= 1 and list(rho) == [1, -1]  # -20 + 21, 5 - 6
+    count, rho = _hold_code(tw, leak, 3)
+    assert np.array_equal(rho, leak + (tw * count).sum(1)) and np.abs(rho).max() <= 1
+    assert count.max() <= 3
