@@ -80,6 +80,10 @@ NETS = {
                     "spiking"),
     "mob7_kd_L8": ("qcfs_fashion_mob7_kd_L8.pt", 8, "qcfs_fashion_mob7_kd_float.pt",
                    "spiking"),
+    # mob7h: 60 channels (every neuron's leak held exactly), QCFS fine-tuning distilled too
+    # (train_qcfs_fashion.py --net mob7h --levels 8 --teacher ... --qcfs-kd --tag _kd)
+    "mob7h_kd_L8": ("qcfs_fashion_mob7h_kd_L8.pt", 8, "qcfs_fashion_mob7h_kd_float.pt",
+                    "spiking"),
     "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
                     "spiking"),
     # 13,777 cores, 1.2-1.7 frames/s on cores here: run on test 0:240 only (--frames 0:240)

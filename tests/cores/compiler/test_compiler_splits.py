@@ -64,6 +64,15 @@ def _run(comp, imgs: np.ndarray, T: int):
     return sim, res
 
 
+def _assert_spikes_as_ideal(comp, layer: str, imgs: np.ndarray, T: int) -> None:
+    """The layer's spike counts on cores equal the quantised ideal simulator's (> 20)."""
+    sim, res = _run(comp, imgs, T)
+    want = sim.trains[layer].reshape(T, len(imgs), -1).sum(0)
+    assert want.sum() > 20
+    got = _counts(comp, res, layer, T)
+    assert np.array_equal(got, np.where(got < 0, -1, want))
+
+
 def test_direct_layer_with_bias_after_tick_zero_is_exact() -> None:
     """c2 sits at core tick 1 with a bias: its leak is held until its first input."""
     net = _int_cnn(0, 4, bias2=True)
@@ -180,12 +189,7 @@ def test_depthwise_layer_packs_by_channel(monkeypatch) -> None:
     assert comp.stats[0].splitters < before.stats[0].splitters
     assert comp.program.n_cores < before.program.n_cores
     imgs = np.random.default_rng(4).integers(0, 256, (3, 1, 7, 7)).astype(np.uint8)
-    T = 16
-    sim, res = _run(comp, imgs, T)
-    want = sim.trains["dw"].reshape(T, len(imgs), -1).sum(0)
-    assert want.sum() > 20
-    got = _counts(comp, res, "dw", T)
-    assert np.array_equal(got, np.where(got < 0, -1, want))
+    _assert_spikes_as_ideal(comp, "dw", imgs, 16)
 
 
 def test_negative_bias_held_with_the_weights_own_axon_types() -> None:
@@ -215,12 +219,7 @@ def test_negative_bias_held_with_the_weights_own_axon_types() -> None:
     assert st.input_tick == 2 and st.weight_bits == 4 and st.exact and st.held
     assert len(comp.program.extras["hold_core"]) > 0
     imgs = np.random.default_rng(6).integers(0, 256, (4, 1, 6, 6)).astype(np.uint8)
-    T = 24
-    sim, res = _run(comp, imgs, T)
-    want = sim.trains["c3"].reshape(T, len(imgs), -1).sum(0)
-    assert want.sum() > 20
-    got = _counts(comp, res, "c3", T)
-    assert np.array_equal(got, np.where(got < 0, -1, want))
+    _assert_spikes_as_ideal(comp, "c3", imgs, 24)
 
 
 def test_hold_code_cancels_more_leak_with_more_axons_per_type() -> None:

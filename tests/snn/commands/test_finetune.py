@@ -75,15 +75,20 @@ def test_no_train_split_needs_a_test_range(tmp_path, capsys):
     assert main(base + ["--device", "cuda:7"]) == 1 or torch.cuda.is_available()
 
 
+def _frames(seed, n):
+    """n random 1x8x8 frames (raw 0..255) with random labels 0/1."""
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, 1, 8, 8)) * 255).astype(np.uint8), rng.integers(0, 2, n)
+
+
+def _fresh_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 2))
+
+
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    rng = np.random.default_rng(1)
-    x = (rng.random((80, 1, 8, 8)) * 255).astype(np.uint8)
-    y = rng.integers(0, 2, 80)
-
-    def fresh():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 2))
-
+    x, y = _frames(1, 80)
+    fresh = _fresh_mlp
     kw = dict(levels=4, epochs=2, batch_size=16, progress=False, checkpoint_every=2)
     full, _ = train_qcfs(fresh(), x, y, **kw)
     ckpt = tmp_path / "run.ckpt"
@@ -121,14 +126,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_distilled_fine_tuning_follows_the_teacher_and_repeats(tmp_path):
-    rng = np.random.default_rng(2)
-    x = (rng.random((64, 1, 8, 8)) * 255).astype(np.uint8)
-    y = rng.integers(0, 2, 64)
-
-    def fresh():
-        torch.manual_seed(0)
-        return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 2))
-
+    x, y = _frames(2, 64)
+    fresh = _fresh_mlp
     # a teacher that says class 1 for every frame and every view, whatever the labels
     soft = torch.zeros(2, 64, 2)
     soft[:, :, 1] = 8.0
