@@ -118,8 +118,7 @@ def run_point(point: dict, force: bool, siblings: list[dict] = ()) -> dict:
     print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
     text = out.read_text()
     for q in siblings:
-        if run_json(q) != out:
-            atomic_write_text(run_json(q), text)
+        atomic_write_text(run_json(q), text)
     return json.loads(text)
 
 

@@ -45,52 +45,34 @@ HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models"
 RESULTS = HERE / "results"
 
-NETS = {
-    "small_L4": ("qcfs_fashion_small_L4.pt", 4, "qcfs_fashion_small_float.pt", "spiking"),
-    "small_L8": ("qcfs_fashion_small_L8.pt", 8, "qcfs_fashion_small_float.pt", "spiking"),
-    "nosplit_L4": ("qcfs_fashion_nosplit_L4.pt", 4, "qcfs_fashion_nosplit_float.pt",
-                   "spiking"),
-    "sep_L4": ("qcfs_fashion_sep_L4.pt", 4, "qcfs_fashion_sep_float.pt", "spiking"),
-    "sep_L8": ("qcfs_fashion_sep_L8.pt", 8, "qcfs_fashion_sep_float.pt", "spiking"),
-    "sep48_L4": ("qcfs_fashion_sep48_L4.pt", 4, "qcfs_fashion_sep48_float.pt", "spiking"),
-    "sep48_L8": ("qcfs_fashion_sep48_L8.pt", 8, "qcfs_fashion_sep48_float.pt", "spiking"),
-    "shallow_L8": ("qcfs_fashion_shallow_L8.pt", 8, "qcfs_fashion_shallow_float.pt",
-                   "spiking"),
-    "shallow_L4": ("qcfs_fashion_shallow_L4.pt", 4, "qcfs_fashion_shallow_float.pt",
-                   "spiking"),
+def _trained(stem: str, levels: int) -> tuple[str, int, str, str]:
+    """A net as train_qcfs_fashion.py saves it: (QCFS model, L, float model, avgpool)."""
+    return (f"qcfs_fashion_{stem}_L{levels}.pt", levels, f"qcfs_fashion_{stem}_float.pt",
+            "spiking")
+
+
+NETS = {f"{stem}_L{levels}": _trained(stem, levels) for stem, levels in [
+    ("small", 4), ("small", 8), ("nosplit", 4), ("sep", 4), ("sep", 8), ("sep48", 4),
+    ("sep48", 8), ("shallow", 8), ("shallow", 4), ("shallow64", 8), ("shallow2", 8),
+    # shallow64, sep64 and mob7 distilled from vgg5 (train_qcfs_fashion.py --net NET
+    # --levels 8 --teacher benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd); mob7h
+    # (60 channels, every neuron's leak held exactly) with --qcfs-kd too
+    ("shallow64_kd", 8), ("sep64_kd", 8), ("mob7_kd", 8), ("mob7h_kd", 8),
+    # 13,777 cores, 1.2-1.7 frames/s on cores here: run on test 0:240 only (--frames 0:240)
+    ("vgg5", 8)]}
+NETS.update({
     # two shallow64 nets (seeds 0, 1) averaged at the readout (benchmarks/ensemble_qcfs.py;
     # a third member, train_qcfs_fashion.py --net shallow64 --seed 2 --tag _seed2, gave a
-    # QCFS ANN of 91.29% against two members' 91.43%: not kept);
-    # its "float ANN" column is the ensemble's clip-only model (the members' float nets
-    # have their own ReLUs)
+    # QCFS ANN of 91.29% against two members' 91.43%: not kept); its "float ANN" column is
+    # the ensemble's clip-only model (the members' float nets have their own ReLUs); the
+    # same for two distilled members (seeds 0, 1)
     "shallow64x2_L8": ("qcfs_fashion_shallow64x2_L8.pt", 8, "qcfs_fashion_shallow64x2_L8.pt",
                        "spiking"),
-    "shallow64_L8": ("qcfs_fashion_shallow64_L8.pt", 8, "qcfs_fashion_shallow64_float.pt",
-                     "spiking"),
-    # shallow64 distilled from vgg5 (train_qcfs_fashion.py --net shallow64 --teacher
-    # benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd)
-    "shallow64_kd_L8": ("qcfs_fashion_shallow64_kd_L8.pt", 8,
-                        "qcfs_fashion_shallow64_kd_float.pt", "spiking"),
-    # two distilled shallow64 nets (seeds 0, 1) averaged (ensemble_qcfs.py)
     "shallow64kdx2_L8": ("qcfs_fashion_shallow64kdx2_L8.pt", 8,
                          "qcfs_fashion_shallow64kdx2_L8.pt", "spiking"),
-    # sep64 and mob7 distilled from vgg5 (train_qcfs_fashion.py --net sep64|mob7 --levels 8
-    # --teacher benchmarks/models/qcfs_fashion_vgg5_float.pt --tag _kd)
-    "sep64_kd_L8": ("qcfs_fashion_sep64_kd_L8.pt", 8, "qcfs_fashion_sep64_kd_float.pt",
-                    "spiking"),
-    "mob7_kd_L8": ("qcfs_fashion_mob7_kd_L8.pt", 8, "qcfs_fashion_mob7_kd_float.pt",
-                   "spiking"),
-    # mob7h: 60 channels (every neuron's leak held exactly), QCFS fine-tuning distilled too
-    # (train_qcfs_fashion.py --net mob7h --levels 8 --teacher ... --qcfs-kd --tag _kd)
-    "mob7h_kd_L8": ("qcfs_fashion_mob7h_kd_L8.pt", 8, "qcfs_fashion_mob7h_kd_float.pt",
-                    "spiking"),
-    "shallow2_L8": ("qcfs_fashion_shallow2_L8.pt", 8, "qcfs_fashion_shallow2_float.pt",
-                    "spiking"),
-    # 13,777 cores, 1.2-1.7 frames/s on cores here: run on test 0:240 only (--frames 0:240)
-    "vgg5_L8": ("qcfs_fashion_vgg5_L8.pt", 8, "qcfs_fashion_vgg5_float.pt", "spiking"),
     "cnn_avg_L8": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "linear"),
     "cnn_avg_L8_spk": ("qcfs_fashion_cnn_avg_L8.pt", 8, "fashion_cnn_avg.pt", "spiking"),
-}
+})
 
 
 def streaming_j(cores: int, ticks: int, spikes: float) -> float:

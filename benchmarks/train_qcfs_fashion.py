@@ -24,10 +24,10 @@ Networks (input 1x28x28, pixel / 255)::
             relays; the readout is split into partial readout neurons, exact)
     sep48:  sep with 48 channels in the first two layers (conv1x1 48->64)   (~840 cores)
     sep64:  sep with 64 channels throughout and a third depthwise/pointwise block at 7x7
-            (~730 cores at --readout-bits 2)
+            (~730 cores at --readout-bits 2, compiled untrained; not run on cores)
     mob7:   conv5x5/2 (1->64) depthwise conv3x3 (64) conv1x1 (64->64) depthwise conv3x3/2
             (64) conv1x1 (64->128) depthwise conv3x3 (128) conv1x1 groups 2 (128->128)
-            dense 6272->10 (~1400 cores at --readout-bits 2; every hidden neuron reads
+            dense 6272->10 (1,386 cores at --readout-bits 2; every hidden neuron reads
             <= 64 inputs, so no relays)
     mob7h:  mob7 with 60 and 120 channels: every pointwise neuron reads <= 60 inputs, which
             leaves each core the 4 free axons that hold a negative bias exactly (docs/

@@ -135,8 +135,9 @@ def train_qcfs(model: nn.Module, images: np.ndarray, labels: np.ndarray, *, leve
     cfg = dict(config or {}, levels=levels, epochs=epochs, lr=lr, seed=seed,
                batch_size=batch_size, weight_decay=weight_decay, flip=flip,
                input_quant=input_quant, calib_frames=calib_frames, frames=len(xs))
-    if soft is not None:
-        cfg.update(kd_weight=kd_weight, kd_temp=kd_temp)
+    if soft is not None:  # another teacher's logits make another run
+        digest = hashlib.sha256(soft.detach().cpu().numpy().tobytes()).hexdigest()[:16]
+        cfg.update(kd_weight=kd_weight, kd_temp=kd_temp, teacher_logits=digest)
     key = _config_key(cfg)
     ckpt = Path(checkpoint) if checkpoint else None
     start_epoch, start_step, partial, history = 0, 0, 0.0, []

@@ -142,3 +142,9 @@ def test_distilled_fine_tuning_follows_the_teacher_and_repeats(tmp_path):
         assert torch.equal(kd(xt), again(xt))
     with pytest.raises(ConfigError, match="teacher's logits"):
         train_qcfs(fresh(), x, y, soft=soft[:, :10], **kw)
+    ckpt = tmp_path / "kd.ckpt"  # a checkpoint of one teacher is not resumed for another
+    train_qcfs(fresh(), x, y, soft=soft, kd_weight=1.0, checkpoint=ckpt, checkpoint_every=1,
+               **kw)
+    assert ckpt.exists()
+    with pytest.raises(ConfigError, match="another run"):
+        train_qcfs(fresh(), x, y, soft=-soft, kd_weight=1.0, checkpoint=ckpt, **kw)
