@@ -103,13 +103,15 @@ from snn.cores.engine._layout import (
     rt_synapses,
     rt_target,
 )
-from snn.cores.engine._llvm import cttz, nonzero_mask64, prefetch
+from snn.cores.engine._llvm import cttz, nonzero_mask64, prefetch, prefetch_l2
 from snn.cores.engine._narrow import MAX_ROWS, narrow_pass
 from snn.cores.engine._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
 # the program's arrays the fast kernels read (nsyn: the row words, Prepared.rowinfo; wb:
 # Prepared.wbound, empty where no core may be narrow)
-FastProgram = namedtuple("FastProgram", "mrow nsyn npar rval zleak vmax rt outidx pos wb npar16")
+FastProgram = namedtuple("FastProgram", "mrow nsyn npar rval zleak vmax rt outidx pos wb npar16 "
+                                        "cmode")
+# (cmode: int8 [C], the reset mode every neuron of the core has, -1 where they differ)
 # a frame's scratch (_frame_state)
 FrameState = namedtuple("FrameState", "flat fn sopdue st srt seenb fired nfired flag8 fmask "
                                       "quiet acc outp V16 vb")
@@ -184,19 +186,63 @@ def _add_rows4(c, V, mrow, r0, r1, r2, r3):
 
 
 @njit(inline="always")
-def _reset_fired(c, nf, fired, rt, rval, npar, V):
-    """Reset the nf fired neurons of core c (their mode: bits 54-55 of the route word), never
-    below the floor; returns the lowest and highest membrane set."""
+def _reset_fired(c, nf, fired, cmode, rt, rval, npar, V):
+    """Reset the nf fired neurons of core c, never below the floor; returns the lowest and
+    highest membrane set. A core whose neurons share one reset mode (cmode >= 0) reads
+    neither their route words nor (unless the mode is 0) their reset values: each is a
+    cache line of its own per spike."""
     lo = np.int64(2 ** 62)
     hi = -lo
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
-        v = reset_value(rt_mode(rt[c, n]), rval[c, n], V[c, n], npar[c, NP_THRESHOLD, n],
-                        npar[c, NP_FLOOR, n])
+        mode = cmode if cmode >= 0 else rt_mode(rt[c, n])
+        v = reset_value(mode, rval[c, n] if mode == 0 else 0, V[c, n],
+                        npar[c, NP_THRESHOLD, n], npar[c, NP_FLOOR, n])
         V[c, n] = v
         lo = min(lo, v)
         hi = max(hi, v)
     return lo, hi
+
+
+@njit(inline="always")
+def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn, sopdue,
+                acc, pc):
+    """Send the nf spikes of core c: readouts, counters, and each spike appended to chunk
+    p's list of its due slot."""
+    hops = 0
+    chips = 0
+    sx = pos[c, 0]
+    sy = pos[c, 1]
+    scx = pos[c, 2]
+    scy = pos[c, 3]
+    for i in range(nf):
+        n = fired[c, i]  # unsigned: no negative-index wrap code
+        w = rt[c, n]
+        if w & F_OUT:
+            outp[p, outidx[c, n]] += 1
+        if counts.shape[0] > 0:
+            counts[c, n] += 1
+        if w & F_TARGET:
+            tg = rt_target(w)
+            if w >= 0:  # on its chip, <= 127 hops: in the word
+                hops += rt_near_hops(w)
+            else:
+                tc = tg >> ash
+                hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
+                chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
+            # a spike due at T or later lands in a slot no tick before T reads (its
+            # delay is < 16): neither integrated nor counted, like a dropped one
+            ds = ring_slot(t + rt_delay(w))
+            k = fn[p, ds]
+            flat[p, ds, k] = tg
+            fn[p, ds] = k + 1
+            sopdue[p, ds] += rt_synapses(w)
+    acc[p, C_SPIKES] += nf
+    acc[p, C_HOPS] += hops
+    acc[p, C_CHIPS] += chips
+    if pc.shape[0] > 0:
+        pc[0, c] += nf
+        pc[2, c] += hops
 
 
 @njit(inline="always")
@@ -430,7 +476,7 @@ def _prefetch_row(mrow, r, step):
     its trip count, a hardware division for every row."""
     n = 0
     while n < mrow.shape[1]:
-        prefetch(mrow, r, n)
+        prefetch_l2(mrow, r, n)
         n += step
 
 
@@ -457,6 +503,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     pos = prog.pos
     wb = prog.wb
     npar16 = prog.npar16
+    cmode = prog.cmode
     flat = state.flat
     fn = state.fn
     sopdue = state.sopdue
@@ -477,7 +524,6 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     hi16 = np.int64(min(vmax, 32767))  # a narrow core's ceiling
     half = np.int64(SPARSE_BYTES // 2 // mrow.itemsize)
     ident = _identity(mrow, nsyn)
-    do_counts = counts.shape[0] > 0
     do_pc = pc.shape[0] > 0
     c0 = bounds[p]
     c1 = bounds[p + 1]
@@ -489,6 +535,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
     acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow,
                                   pstep, nsyn)
     etot = st[p, c1 - c0 - 1] if c1 > c0 else 0  # the chunk's entries this tick
+    pend = -1  # the last core with spikes not yet sent
     for c in range(c0, c1):
         b = c - c0
         # integrate
@@ -562,52 +609,32 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         if nf == 0:
             continue
         if narrow:
-            lo, hi = _reset_fired(c, nf, fired, rt, rval, npar16, V16)  # npar16: cached
+            lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval, npar16, V16)  # cached
             vb[c, VB_HI] = max(vb[c, VB_HI], hi)
             vb[c, VB_LO] = min(vb[c, VB_LO], lo)
         else:
-            _reset_fired(c, nf, fired, rt, rval, npar, V)
-        # route: readouts, counters, append to chunk p's list of the due slot
-        hops = 0
-        chips = 0
-        sx = pos[c, 0]
-        sy = pos[c, 1]
-        scx = pos[c, 2]
-        scy = pos[c, 3]
+            _reset_fired(c, nf, fired, cmode[c], rt, rval, npar, V)
+        # the route words of its spikes start loading; the last core with spikes is sent
+        # now (its words had the time of this core's pass to arrive; delays are >= 1, so
+        # sending later in the tick changes nothing)
         for i in range(nf):
-            n = fired[c, i]  # unsigned: no negative-index wrap code
-            w = rt[c, n]
-            if w & F_OUT:
-                outp[p, outidx[c, n]] += 1
-            if do_counts:
-                counts[c, n] += 1
-            if w & F_TARGET:
-                tg = rt_target(w)
-                if w >= 0:  # on its chip, <= 127 hops: in the word
-                    hops += rt_near_hops(w)
-                else:
-                    tc = tg >> ash
-                    hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
-                    chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
-                # a spike due at T or later lands in a slot no tick before T reads (its
-                # delay is < 16): neither integrated nor counted, like a dropped one
-                ds = ring_slot(t + rt_delay(w))
-                k = fn[p, ds]
-                flat[p, ds, k] = tg
-                fn[p, ds] = k + 1
-                sopdue[p, ds] += rt_synapses(w)
-        acc[p, C_SPIKES] += nf
-        acc[p, C_HOPS] += hops
-        acc[p, C_CHIPS] += chips
-        if do_pc:
-            pc[0, c] += nf
-            pc[2, c] += hops
+            prefetch(rt, c, np.int64(fired[c, i]))
+        if pend >= 0:
+            _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
+                        flat, fn, sopdue, acc, pc)
+        pend = c
+    if pend >= 0:
+        _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
+                    flat, fn, sopdue, acc, pc)
 
 
-# a call passes ~30 arrays, each an atomic reference count: where threads share them
-# (the pool) that costs microseconds per tick, so the serial frame and the pool inline it
-fast_chunk_tick = njit(cache=True)(_renamed(_chunk_tick_py, "fast_chunk_tick"))
-_chunk_tick = njit(inline="always")(_chunk_tick_py)
+# Without numba's runtime (NRT): no reference counts. Every inlined helper that takes an
+# array costs an atomic increment and decrement of each array's count per call where
+# LLVM's refcount pruning cannot see across the helper's loops: ~15 a core and tick, 12% of
+# a 16,384-core tick on one thread (measured), and in the pool both threads update the
+# same counts. The kernel allocates nothing, so it needs no NRT.
+fast_chunk_tick = njit(cache=True, _nrt=False)(_renamed(_chunk_tick_py, "fast_chunk_tick"))
+_chunk_tick = fast_chunk_tick
 
 
 @njit(inline="always")

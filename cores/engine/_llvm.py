@@ -63,3 +63,20 @@ def nonzero_mask64(typingctx, arr, i, j):
         ne = builder.icmp_unsigned("!=", vec, ir.Constant(vty, None))
         return builder.bitcast(ne, ir.IntType(64))
     return sig, codegen
+
+
+@intrinsic
+def prefetch_l2(typingctx, arr, i, j):
+    """Hint the CPU to load the cache line of arr[i, j] into L2 (LLVM's prefetch, locality 2)."""
+    sig = nbtypes.void(arr, i, j)
+
+    def codegen(context, builder, signature, args):
+        ptr = item_pointer(context, builder, signature.args[0], args[0], args[1:])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 2),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    return sig, codegen

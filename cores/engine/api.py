@@ -176,6 +176,7 @@ class Prepared:
     npar16: np.ndarray | None = None  # int16 [C, 3, N]
     axon_sources: np.ndarray | None = None  # uint8 [C * A]
     rowinfo: np.ndarray | None = None  # int64 [C * A]
+    cmode: np.ndarray | None = None  # int8 [C]: the reset mode all its neurons share, else -1
 
     @property
     def fast(self) -> bool:
@@ -257,12 +258,14 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
         np.uint8)
     axinfo = (nsyn.astype(np.int64) | (p.axon_type.astype(np.int64) << L.AX_TYPE_SHIFT)
               | ((rowid.astype(np.int64) + 1) << L.AX_ROW_SHIFT))
-    rt = pos = wbound = npar16 = axon_sources = rowinfo = None
+    rt = pos = wbound = npar16 = axon_sources = rowinfo = cmode = None
     if full_rows:
         from snn.cores.engine._fastpath import pack_routes, pack_rows
         rt = pack_routes(tcore, taxon, p.delay, nsyn, p.output_index, p.reset_mode, hops,
                          chips, ash)
         wbound, npar16 = _narrow_bounds(p, mrow, par)
+        mode0 = p.reset_mode[:, :1]
+        cmode = np.where((p.reset_mode == mode0).all(axis=1), mode0[:, 0], -1).astype(np.int8)
         mrow, rowinfo = pack_rows(mrow, C * A, nsyn.reshape(-1), options.sparse_rows)
         has = tcore >= 0
         axon_sources = np.minimum(np.bincount(tcore[has].astype(np.int64) * A + taxon[has],
@@ -280,7 +283,7 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
                     tcore=tcore, taxon=taxon, ss=np.ascontiguousarray(ss),
                     sl=np.ascontiguousarray(sl), tmask=np.ascontiguousarray(tm, np.int32),
                     vdtype=vdtype, rt=rt, pos=pos, ash=ash, wbound=wbound, npar16=npar16,
-                    axon_sources=axon_sources, rowinfo=rowinfo)
+                    axon_sources=axon_sources, rowinfo=rowinfo, cmode=cmode)
     if options.path == "fast" and not prep.fast:
         raise ConfigError("EngineOptions(path='fast'): this program's membrane may leave "
                           "int32 (it runs with int64 on the general kernels); use path='auto'")
@@ -605,7 +608,7 @@ def fast_program(prep: Prepared, narrow: bool):
     return F.FastProgram(prep.mrow, prep.rowinfo, prep.npar, np.ascontiguousarray(p.reset_value),
                          prep.zleak, np.int64(V_MAX), prep.rt,
                          np.ascontiguousarray(p.output_index), prep.pos,
-                         prep.wbound if narrow else prep.wbound[:0], prep.npar16)
+                         prep.wbound if narrow else prep.wbound[:0], prep.npar16, prep.cmode)
 
 
 def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndarray, ...],
