@@ -760,6 +760,42 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
                       outp, V16, vb)
 
 
+@njit(inline="always")
+def _record_if_room(t, nfired, fired, rec, nrec):
+    """Append tick t's spikes (core order, then neuron order) to the record rec[:nrec] if
+    they fit; returns the new length, or -1 (nothing written) where they do not."""
+    n = nrec
+    for c in range(nfired.shape[0]):
+        n += nfired[c]
+    if n > rec.shape[0]:
+        return -1
+    n = nrec
+    for c in range(nfired.shape[0]):
+        for i in range(nfired[c]):
+            rec[n, 0] = t
+            rec[n, 1] = c
+            rec[n, 2] = fired[c, i]
+            n += 1
+    return n
+
+
+def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
+                   in_axon, counters, pt, seen, record, rec, nrec):
+    """Tick t of a frame (``_fast_frame_py``): its inputs, every route chunk, its counts
+    and (record) its spikes where rec has room for them; returns (the index of the first
+    input not yet due, the record's length or -1: tick t's spikes are not recorded, they
+    did not fit). Allocates nothing."""
+    ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, prog.nsyn, state.flat,
+                     state.fn, state.sopdue, counters)
+    for p in prange(bounds.shape[0] - 1):
+        pi = np.int64(p)  # prange may hand out an unsigned index
+        fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
+    _tick_counts(t, state.acc, state.sopdue, pt, seen)
+    if record:
+        nrec = _record_if_room(t, state.nfired, state.fired, rec, nrec)
+    return ip, nrec
+
+
 def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
     """Run one frame of ``prog`` (a ``FastProgram``) for T ticks from the membrane V (the
@@ -772,8 +808,6 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     the most entries chunk p's list of one slot can hold (chunk 0: plus the inputs).
     """
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
-    flat = state.flat
-    fn = state.fn
     sopdue = state.sopdue
     fired = state.fired
     nfired = state.nfired
@@ -781,8 +815,6 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     outp = state.outp
     V16 = state.V16
     vb = state.vb
-    nsyn = prog.nsyn
-    P = bounds.shape[0] - 1
     # room for every spike up to 2^20 rows (pages never written are never resident), so
     # that a long record is not copied at every doubling
     reccap = min(T * V.shape[0] * V.shape[1], 1 << 20) if record else 0
@@ -796,14 +828,12 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
                   snap[si])
         si += 1
     for t in range(T):
-        ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue,
-                         counters)
-        for p in prange(P):
-            pi = np.int64(p)  # prange may hand out an unsigned index
-            fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
-        _tick_counts(t, acc, sopdue, pt, seen)
-        if record:
+        ip, n = frame_tick(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick,
+                           in_core, in_axon, counters, pt, seen, record, rec, nrec)
+        if n < 0:  # tick t's spikes do not fit: a bigger record
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
+        else:
+            nrec = n
         while si < snap_t.shape[0] and snap_t[si] == t + 1:
             _snapshot(t + 1, acc, sopdue, counters, outp, outputs.shape[0], V, V16, vb, ro_c,
                       ro_n, snap[si])
@@ -814,10 +844,15 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     return rec[:nrec].copy()
 
 
-fast_frame_parallel = njit(cache=True, parallel=True)(_renamed(_fast_frame_py,
-                                                                "fast_frame_parallel"))
-fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial",
-                                                    fast_chunk_tick=_chunk_tick))
+_parallel_tick = njit(cache=True, parallel=True)(_renamed(_frame_tick_py, "_parallel_tick"))
+# no NRT: no reference counts a tick (see fast_chunk_tick; 64 cores: ~60 atomic operations
+# a tick, 7% of a run's time)
+_serial_tick = njit(cache=True, _nrt=False)(_renamed(_frame_tick_py, "_serial_tick",
+                                                     fast_chunk_tick=_chunk_tick))
+fast_frame_parallel = njit(cache=True, parallel=True)(_renamed(
+    _fast_frame_py, "fast_frame_parallel", frame_tick=_parallel_tick))
+frame_tick = _serial_tick  # the tick _fast_frame_py runs (its parallel build: _parallel_tick)
+fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial"))
 
 
 SPINS_BEFORE_YIELD = 2000  # a waiting thread spins this often, then yields the CPU
@@ -873,7 +908,7 @@ def merge_chunk_records(T, rec, nrec):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # no reference counts a tick (see fast_chunk_tick)
 def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
                  counters, pt, sync, claim, rec, nrec):
     """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs

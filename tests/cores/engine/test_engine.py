@@ -241,6 +241,38 @@ def test_property_fast_path_equals_general_kernels(seed, cores, axons, neurons, 
                 engine.run_prepared(general, ticks, inp, **kw))
 
 
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_fast_path_core_wide_reset_mode_equals_general_kernels(mode):
+    # every neuron of a core shares the reset mode: the fast path resets without reading
+    # route words or (modes 1 and 2) reset values
+    p = random_test_program(11, 3, 8, 16, 0.6)
+    p.reset_mode[:] = mode
+    p.reset_value[:] = 3
+    inp = random_test_inputs(11, p, 40)
+    fast = engine.prepare(p, inputs=inp)
+    assert fast.rt is not None and (fast.cmode == mode).all()
+    general = engine.prepare(p, inputs=inp, options=engine.EngineOptions(path="general"))
+    kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
+    assert_same(engine.run_prepared(fast, 40, inp, **kw),
+                engine.run_prepared(general, 40, inp, **kw))
+
+
+def test_full_record_grows_beyond_its_first_capacity():
+    # 8 cores x 256 neurons fire every tick: 1.2 M spikes in 600 ticks, beyond the first
+    # 2^20 rows of the fast path's record (the ticks that do not fit grow it)
+    p = CoreProgram.empty(8)
+    p.leak[:] = 1
+    p.threshold[:] = 1
+    p.reset_mode[:] = 1
+    fast = engine.prepare(p)
+    assert fast.rt is not None
+    spikes = engine.run_prepared(fast, 600, record="full").spikes[0]
+    assert len(spikes) == 8 * 256 * 600 > 1 << 20
+    np.testing.assert_array_equal(spikes[:, 0], np.repeat(np.arange(600), 8 * 256))
+    np.testing.assert_array_equal(spikes[:, 1], np.tile(np.repeat(np.arange(8), 256), 600))
+    np.testing.assert_array_equal(spikes[:, 2], np.tile(np.arange(256), 8 * 600))
+
+
 def test_seed_changes_stochastic_runs_only():
     p = random_test_program(5, stochastic=True)
     a, b = run(p, 40, record="full", seed=1), run(p, 40, record="full", seed=2)
