@@ -19,21 +19,30 @@ def item_pointer(context, builder, aryty, ary, index):
                                     wraparound=False)
 
 
-@intrinsic
-def prefetch(typingctx, arr, i, j):
-    """Hint the CPU to load the cache line of arr[i, j] (LLVM's prefetch: read, keep)."""
-    sig = nbtypes.void(arr, i, j)
+def _prefetch_to(locality: int, doc: str):
+    """An intrinsic (arr, i, j) that hints the CPU to load the cache line of arr[i, j]
+    (LLVM's prefetch: read, the given locality: 3 keeps it in L1, 2 in L2)."""
 
-    def codegen(context, builder, signature, args):
-        ptr = item_pointer(context, builder, signature.args[0], args[0], args[1:])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                          ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-    return sig, codegen
+    def prefetch_line(typingctx, arr, i, j):
+        sig = nbtypes.void(arr, i, j)
+
+        def codegen(context, builder, signature, args):
+            ptr = item_pointer(context, builder, signature.args[0], args[0], args[1:])
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
+                              ir.Constant(i32, locality), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return sig, codegen
+    prefetch_line.__doc__ = doc
+    return intrinsic(prefetch_line)
+
+
+prefetch = _prefetch_to(3, "Hint the CPU to load the cache line of arr[i, j] into L1.")
+# weight rows: L1 as the target stalled the prefetches themselves on L1's miss buffers
+prefetch_l2 = _prefetch_to(2, "Hint the CPU to load the cache line of arr[i, j] into L2.")
 
 
 @intrinsic
@@ -62,21 +71,4 @@ def nonzero_mask64(typingctx, arr, i, j):
         vec = builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
         ne = builder.icmp_unsigned("!=", vec, ir.Constant(vty, None))
         return builder.bitcast(ne, ir.IntType(64))
-    return sig, codegen
-
-
-@intrinsic
-def prefetch_l2(typingctx, arr, i, j):
-    """Hint the CPU to load the cache line of arr[i, j] into L2 (LLVM's prefetch, locality 2)."""
-    sig = nbtypes.void(arr, i, j)
-
-    def codegen(context, builder, signature, args):
-        ptr = item_pointer(context, builder, signature.args[0], args[0], args[1:])
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")
-        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 2),
-                          ir.Constant(i32, 1)])
-        return context.get_dummy_value()
     return sig, codegen
