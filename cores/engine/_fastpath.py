@@ -634,7 +634,6 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
 # a 16,384-core tick on one thread (measured), and in the pool both threads update the
 # same counts. The kernel allocates nothing, so it needs no NRT.
 fast_chunk_tick = njit(cache=True, _nrt=False)(_renamed(_chunk_tick_py, "fast_chunk_tick"))
-_chunk_tick = fast_chunk_tick
 
 
 @njit(inline="always")
@@ -847,8 +846,7 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
 _parallel_tick = njit(cache=True, parallel=True)(_renamed(_frame_tick_py, "_parallel_tick"))
 # no NRT: no reference counts a tick (see fast_chunk_tick; 64 cores: ~60 atomic operations
 # a tick, 7% of a run's time)
-_serial_tick = njit(cache=True, _nrt=False)(_renamed(_frame_tick_py, "_serial_tick",
-                                                     fast_chunk_tick=_chunk_tick))
+_serial_tick = njit(cache=True, _nrt=False)(_renamed(_frame_tick_py, "_serial_tick"))
 fast_frame_parallel = njit(cache=True, parallel=True)(_renamed(
     _fast_frame_py, "fast_frame_parallel", frame_tick=_parallel_tick))
 frame_tick = _serial_tick  # the tick _fast_frame_py runs (its parallel build: _parallel_tick)
@@ -939,7 +937,8 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         spins = 0
         while k >= 0:
             if k < P and _claim(claim, t, P, k):
-                _chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
+                fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
+                                pc)
                 if rec.shape[0] > 0:
                     _record_chunk(k, t, bounds, state.nfired, state.fired, rec, nrec)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
