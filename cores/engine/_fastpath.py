@@ -64,6 +64,7 @@ from snn.cores.engine._kernels import (
     record_tick,
     reset_value,
     sum_outputs,
+    write_tick,
 )
 from snn.cores.engine._layout import (
     F_OUT,
@@ -759,31 +760,12 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
                       outp, V16, vb)
 
 
-@njit(inline="always")
-def _record_if_room(t, nfired, fired, rec, nrec):
-    """Append tick t's spikes (core order, then neuron order) to the record rec[:nrec] if
-    they fit; returns the new length, or -1 (nothing written) where they do not."""
-    n = nrec
-    for c in range(nfired.shape[0]):
-        n += nfired[c]
-    if n > rec.shape[0]:
-        return -1
-    n = nrec
-    for c in range(nfired.shape[0]):
-        for i in range(nfired[c]):
-            rec[n, 0] = t
-            rec[n, 1] = c
-            rec[n, 2] = fired[c, i]
-            n += 1
-    return n
-
-
 def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
                    in_axon, counters, pt, seen, record, rec, nrec):
     """Tick t of a frame (``_fast_frame_py``): its inputs, every route chunk, its counts
-    and (record) its spikes where rec has room for them; returns (the index of the first
-    input not yet due, the record's length or -1: tick t's spikes are not recorded, they
-    did not fit). Allocates nothing."""
+    and (record) its spikes into rec as far as it has rows; returns (the index of the
+    first input not yet due, the record's length with this tick's spikes: beyond rec's
+    rows, the caller grows rec and records the tick again). Allocates nothing."""
     ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, prog.nsyn, state.flat,
                      state.fn, state.sopdue, counters)
     for p in prange(bounds.shape[0] - 1):
@@ -791,7 +773,7 @@ def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
         fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
     _tick_counts(t, state.acc, state.sopdue, pt, seen)
     if record:
-        nrec = _record_if_room(t, state.nfired, state.fired, rec, nrec)
+        nrec = write_tick(t, 0, state.nfired.shape[0], state.nfired, state.fired, rec, nrec)
     return ip, nrec
 
 
@@ -829,7 +811,7 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     for t in range(T):
         ip, n = frame_tick(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick,
                            in_core, in_axon, counters, pt, seen, record, rec, nrec)
-        if n < 0:  # tick t's spikes do not fit: a bigger record
+        if n > rec.shape[0]:  # tick t's spikes did not fit: a bigger record
             rec, nrec = record_tick(t, nfired, fired, rec, nrec)
         else:
             nrec = n
@@ -869,16 +851,8 @@ def _record_chunk(k, t, bounds, nfired, fired, rec, nrec):
     """Append tick t's spikes of chunk k's cores (core order, then neuron order) to its
     record rec[k, :nrec[k * PAD]]; past the record's capacity they are only counted (the
     caller runs the frame again with room for all)."""
-    n = nrec[k * PAD]
-    cap = rec.shape[1]
-    for c in range(bounds[k], bounds[k + 1]):
-        for i in range(nfired[c]):
-            if n < cap:
-                rec[k, n, 0] = t
-                rec[k, n, 1] = c
-                rec[k, n, 2] = fired[c, i]
-            n += 1
-    nrec[k * PAD] = n
+    nrec[k * PAD] = write_tick(t, bounds[k], bounds[k + 1], nfired, fired, rec[k],
+                               nrec[k * PAD])
 
 
 @njit(cache=True)

@@ -386,20 +386,32 @@ def close_tick(t, acc, extra_sops, counters, pt):
 
 
 @njit(inline="always")
+def write_tick(t, c0, c1, nfired, fired, rec, n):
+    """Write tick t's spikes of cores c0..c1-1 (core order, then neuron order) into the
+    record rec [R, 3] from row n on, as far as it has rows; returns n plus all of them
+    (written or not: more than R says the record was too short)."""
+    cap = rec.shape[0]
+    for c in range(c0, c1):
+        for i in range(nfired[c]):
+            if n < cap:
+                rec[n, 0] = t
+                rec[n, 1] = c
+                rec[n, 2] = fired[c, i]
+            n += 1
+    return n
+
+
+@njit(inline="always")
 def record_tick(t, nfired, fired, rec, nrec):
     """Append tick t's spikes (core order, then neuron order) to the record rec[:nrec],
-    doubling it when full; returns (rec, nrec)."""
-    for c in range(nfired.shape[0]):
-        for i in range(nfired[c]):
-            if nrec == rec.shape[0]:
-                bigger = np.empty((2 * rec.shape[0], 3), np.int32)
-                bigger[:nrec] = rec[:nrec]
-                rec = bigger
-            rec[nrec, 0] = t
-            rec[nrec, 1] = c
-            rec[nrec, 2] = fired[c, i]
-            nrec += 1
-    return rec, nrec
+    growing it (to twice its rows, or more) when they do not fit; returns (rec, nrec)."""
+    n = write_tick(t, 0, nfired.shape[0], nfired, fired, rec, nrec)
+    if n > rec.shape[0]:
+        bigger = np.empty((max(2 * rec.shape[0], n), 3), np.int32)
+        bigger[:nrec] = rec[:nrec]
+        rec = bigger
+        write_tick(t, 0, nfired.shape[0], nfired, fired, rec, nrec)
+    return rec, n
 
 
 @njit(inline="always")
