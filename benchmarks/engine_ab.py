@@ -11,7 +11,7 @@ imports that revision's package (its own numba cache), warms up, then times the 
 pair (the median is the figure to quote).
 
     python benchmarks/engine_ab.py --a 2967aa5 --b HEAD [--cores 4096] [--ticks 1000]
-        [--pairs 3] [--threads 1 2] [--name engine_ab]
+        [--pairs 3] [--threads 1 2] [--record none|full] [--name engine_ab]
       -> benchmarks/results/{name}.{json,md}
 """
 
@@ -58,8 +58,9 @@ prep = engine.prepare(p)
 out = {}
 for th in cfg["threads"]:
     numba.set_num_threads(min(th, numba.config.NUMBA_NUM_THREADS))
-    engine.run_prepared(prep, 5)
-    runs = [engine.run_prepared(prep, cfg["ticks"]) for _ in range(cfg["repeats"])]
+    engine.run_prepared(prep, 5, record=cfg["record"])
+    runs = [engine.run_prepared(prep, cfg["ticks"], record=cfg["record"])
+            for _ in range(cfg["repeats"])]
     best = min(runs, key=lambda r: r.wall_s)
     out[str(th)] = dict(wall_s=best.wall_s, spikes=best.total("spikes"), sops=best.total("sops"))
 print("RESULT " + json.dumps(out))
@@ -96,7 +97,8 @@ def to_markdown(res: dict) -> str:
     cfg = res["config"]
     lines = [f"# Engine A/B: {res['a']['rev']} vs {res['b']['rev']}", "",
              f"TrueNorth's benchmark network, {cfg['cores']} cores, {cfg['ticks']} ticks, "
-             f"{cfg['rate']} Hz, {cfg['synapses']} synapses; A = {res['a']['rev']} "
+             f"{cfg['rate']} Hz, {cfg['synapses']} synapses, record "
+             f"{cfg.get('record', 'none')}; A = {res['a']['rev']} "
              f"({res['a']['sha'][:10]}), B = {res['b']['rev']} ({res['b']['sha'][:10]}). "
              f"{res['machine']}, load average at start {res['load_avg'][0]:.1f} "
              f"({res['date']}). Each run: a fresh process on that revision's package, "
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synapses", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--record", choices=("none", "full"), default="none",
+                    help="the spike record each run keeps")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds for one run")
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     check_writable("--out", out / f"{args.name}.json")
     cfg = dict(cores=args.cores, ticks=args.ticks, rate=args.rate, synapses=args.synapses,
-               seed=args.seed, threads=args.threads, repeats=args.repeats)
+               seed=args.seed, threads=args.threads, repeats=args.repeats, record=args.record)
     res = dict(config=cfg, machine=f"{platform.machine()}, {os.cpu_count()} CPUs",
                load_avg=list(os.getloadavg()), date=time.strftime("%Y-%m-%d"), pairs=[])
     with tempfile.TemporaryDirectory(prefix="engine_ab_") as tmp:

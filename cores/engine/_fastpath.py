@@ -41,7 +41,8 @@ any number of chunks (threads). Counts are kept per chunk and summed at the end 
 finishing a tick's last chunk closes it and opens the next, and a chunk nobody claims (its
 thread is not running) is run by a waiting thread, so no thread can stall the frame for
 good; rows that threads write are padded to whole cache lines; with a full spike record
-each chunk keeps its own cores' spikes, merged in order after the frame. With membrane
+the thread closing a tick appends the tick's spikes in order (no per-chunk records to
+merge after the frame). With membrane
 probes, ``prange`` over chunks inside each tick (``fast_frame_parallel``); batches run
 frames under ``prange``, one chunk each.
 """
@@ -780,7 +781,8 @@ def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
 def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
                    counters, outputs, counts, pc, pt, record, snap_t, ro_c, ro_n, snap):
     """Run one frame of ``prog`` (a ``FastProgram``) for T ticks from the membrane V (the
-    frame's initial membrane, updated in place); return the spike record.
+    frame's initial membrane, updated in place); return the spike record (record: 0 for
+    none, else the rows it starts with; it doubles where the spikes need more).
 
     snap_t int64 [S] (ascending, each <= T): after tick snap_t[s] - 1, ``_snapshot`` writes
     into snap[s] what a run of snap_t[s] ticks would end with (none: S = 0).
@@ -796,10 +798,7 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     outp = state.outp
     V16 = state.V16
     vb = state.vb
-    # room for every spike up to 2^20 rows (pages never written are never resident), so
-    # that a long record is not copied at every doubling
-    reccap = min(T * V.shape[0] * V.shape[1], 1 << 20) if record else 0
-    rec = np.empty((reccap, 3), np.int32)
+    rec = np.empty((record, 3), np.int32)
     nrec = 0
     ip = 0
     seen = np.zeros(1, np.int64)
@@ -822,6 +821,8 @@ def _fast_frame_py(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_cor
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
+    if 2 * nrec >= rec.shape[0]:  # at least half full: kept as it is (no copy)
+        return rec[:nrec]
     return rec[:nrec].copy()
 
 
@@ -846,48 +847,15 @@ def _claim(claim, t, P, k):
     return atomic_load(claim, i) == 0 and atomic_add(claim, i, 1) == 0
 
 
-@njit(inline="always")
-def _record_chunk(k, t, bounds, nfired, fired, rec, nrec):
-    """Append tick t's spikes of chunk k's cores (core order, then neuron order) to its
-    record rec[k, :nrec[k * PAD]]; past the record's capacity they are only counted (the
-    caller runs the frame again with room for all)."""
-    nrec[k * PAD] = write_tick(t, bounds[k], bounds[k + 1], nfired, fired, rec[k],
-                               nrec[k * PAD])
-
-
-@njit(cache=True)
-def merge_chunk_records(T, rec, nrec):
-    """One frame's spike record (tick, core, neuron), sorted, from the route chunks' own
-    records (each in tick, core, neuron order; chunk k's cores all below chunk k + 1's)."""
-    P = rec.shape[0]
-    total = 0
-    for k in range(P):
-        total += nrec[k * PAD]
-    out = np.empty((total, 3), np.int32)
-    ptr = np.zeros(P, np.int64)
-    o = 0
-    for t in range(T):
-        for k in range(P):
-            i = ptr[k]
-            n = nrec[k * PAD]
-            while i < n and rec[k, i, 0] == t:
-                out[o, 0] = t
-                out[o, 1] = rec[k, i, 1]
-                out[o, 2] = rec[k, i, 2]
-                o += 1
-                i += 1
-            ptr[k] = i
-    return out
-
-
 @njit(cache=True, _nrt=False)  # no reference counts a tick (see fast_chunk_tick)
 def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
-                 counters, pt, sync, claim, rec, nrec):
+                 counters, pt, sync, claim, record, rec):
     """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs
     its home chunk w of each open tick, and a chunk that no thread claimed after a while
     (its thread is not running) is run by whichever thread looks; the thread finishing a
-    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, the next
-    tick's inputs (from ``sync[1]`` on), then opens the next tick. So one running thread
+    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, the
+    tick's spikes into the record (``sync[3]`` rows so far), the next tick's inputs (from
+    ``sync[1]`` on), then opens the next tick. So one running thread
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
     nsyn = prog.nsyn
@@ -913,11 +881,12 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
             if k < P and _claim(claim, t, P, k):
                 fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
                                 pc)
-                if rec.shape[0] > 0:
-                    _record_chunk(k, t, bounds, state.nfired, state.fired, rec, nrec)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
+                    if record:  # every chunk is done with tick t: its spikes, in order
+                        sync[3] = write_tick(t, 0, state.nfired.shape[0], state.nfired,
+                                             state.fired, rec, sync[3])
                     if t + 1 < T:
                         sync[1] = _add_inputs(t + 1, sync[1], A, ash, in_tick, in_core,
                                               in_axon, nsyn, flat, fn, sopdue, counters)
@@ -942,13 +911,14 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
-                    counters, outputs, counts, pc, pt, rec, nrec):
+                    counters, outputs, counts, pc, pt, record, rec):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
     whole frame, its threads handing ticks over through atomics (``_pool_worker``). The
     same results as the serial kernel: which thread runs a chunk changes nothing, and the
-    tick is closed after all its chunks. Spike record (rec int32 [P, R, 3], or [0, 0, 3]
-    for none): each chunk appends its own cores' spikes, counted in nrec[k * PAD] (int64
-    [P * PAD]) even past R; ``merge_chunk_records`` makes the frame's record."""
+    tick is closed after all its chunks. Spike record (record 1; rec int32 [R, 3]): the
+    thread closing a tick appends its spikes (tick, core, neuron order), as far as R rows
+    go; returns the rows the whole record needs (more than R: the caller runs the frame
+    again with room for all)."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
     fn = state.fn
@@ -960,7 +930,8 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
     nsyn = prog.nsyn
     P = bounds.shape[0] - 1
     # sync: [0] the open tick, [1] the next input to add, [2] spikes counted in pt so far,
-    # [8 + 8 j] chunks done of the ticks t with t % 8 == j (a cache line each)
+    # [3] the record's rows so far, [8 + 8 j] chunks done of the ticks t with t % 8 == j (a
+    # cache line each)
     sync = np.zeros(72, np.int64)
     claim = np.zeros(T * P + 1, np.int64)
     if T > 0:
@@ -968,10 +939,11 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
                               sopdue, counters)
     for w in prange(P):
         _pool_worker(np.int64(w), T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
-                     in_axon, counters, pt, sync, claim, rec, nrec)
+                     in_axon, counters, pt, sync, claim, record, rec)
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
+    return sync[3]
 
 
 @njit(cache=True, parallel=True)

@@ -13,7 +13,7 @@ slow, for tests) and ``"brian2"`` (``snn.cores.engine.brian2_backend``, cross-ch
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -177,6 +177,8 @@ class Prepared:
     axon_sources: np.ndarray | None = None  # uint8 [C * A]
     rowinfo: np.ndarray | None = None  # int64 [C * A]
     cmode: np.ndarray | None = None  # int8 [C]: the reset mode all its neurons share, else -1
+    # rows of the last single frame's full spike record (0: none yet): sizes the next one
+    record_rows: list[int] = field(default_factory=lambda: [0], compare=False, repr=False)
 
     @property
     def fast(self) -> bool:
@@ -565,39 +567,44 @@ def _may_collide(prep: Prepared, it: np.ndarray, ic: np.ndarray, ia: np.ndarray,
     return len(np.unique(when)) < len(when)
 
 
-_POOL_RECORD_ROWS = 1 << 24  # most spike record rows (12 bytes each) a route chunk reserves
+_RECORD_ROWS = 1 << 20  # rows (12 bytes each) a frame's record starts with, where no
+# earlier frame sized it (pages never written are never resident)
+_POOL_RECORD_ROWS = 1 << 24  # the same for the single-frame pool, which cannot grow it
+
+
+def _record_rows(prep: Prepared, T: int, most: int) -> int:
+    """Rows a single frame's full spike record of T ticks starts with: room for every
+    neuron at every tick, at most ``most``; once a frame has run, a quarter more than its
+    record had (so that the record is kept without a copy: see ``_fast_frame_py``)."""
+    C, N = prep.program.n_cores, prep.program.n_neurons
+    last = prep.record_rows[0]
+    return min(T * C * N, last + last // 4 + 1024 if last else most)
 
 
 def _pool_frame(T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray,
                 args: tuple, cap: np.ndarray, inp: tuple[np.ndarray, ...],
                 counters: np.ndarray, outputs: np.ndarray, counts: np.ndarray,
-                pc: np.ndarray, pt: np.ndarray, full: int, record_rows: list[int]
-                ) -> np.ndarray:
+                pc: np.ndarray, pt: np.ndarray, full: int, rows: int) -> np.ndarray:
     """One frame in the single-frame thread pool (``_fastpath.fast_frame_pool``); with a
-    full record, each route chunk records its cores' spikes into rows of its own; a
-    chunk that needed more rows than it had runs the frame again (from the same membrane,
-    with room for all: the run is deterministic), so ``record_rows[0]`` keeps the size
-    that sufficed. Returns the merged record (tick, core, neuron)."""
+    full record of ``rows`` rows (the pool cannot grow it) that the spikes overflow, the
+    frame runs again from the same membrane with room for all (the run is deterministic).
+    Returns the record (tick, core, neuron)."""
     from snn.cores.engine import _fastpath as F
     it, ic, ia, _ = inp
-    P = len(bounds) - 1
     v_start = V.copy() if full else V
     while True:
-        rows = record_rows[0] if full else 0
-        rec = np.empty((P if full else 0, rows, 3), np.int32)
-        nrec = np.zeros(P * F.PAD, np.int64)
-        F.fast_frame_pool(T, bounds, A, ash, V, *args, cap, it, ic, ia, counters[0],
-                          outputs[0], counts[0], pc[0], pt[0], rec, nrec)
-        need = int(nrec.max())
+        rec = np.empty((rows if full else 0, 3), np.int32)
+        need = F.fast_frame_pool(T, bounds, A, ash, V, *args, cap, it, ic, ia, counters[0],
+                                 outputs[0], counts[0], pc[0], pt[0], full, rec)
         if need <= rows or not full:
             break
-        record_rows[0] = need
+        rows = need
         V[:] = v_start
         for a in (counters, outputs, counts, pc, pt):
             a[0] = 0
-    if not full:
-        return np.zeros((0, 3), np.int32)
-    return F.merge_chunk_records(T, rec, nrec)
+    if 2 * need >= rows:  # at least half full: kept as it is (no copy)
+        return rec[:need]
+    return rec[:need].copy()
 
 
 def fast_program(prep: Prepared, narrow: bool):
@@ -642,18 +649,19 @@ def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndar
         bounds = _chunk_bounds(C, chunks)
         cap = _fast_caps(prep, bounds, it, off)
         kernel = F.fast_frame_parallel if parallel else F.fast_frame_serial
-        # record rows per chunk: room for every neuron at every tick up to a cap (pages
-        # never written are never resident); a frame that needs more runs again
-        record_rows = [min(T * int(np.diff(bounds).max()) * N, _POOL_RECORD_ROWS)]
+        pool = parallel and not K  # one parallel region for the frame
 
         def call(T_: int, V: np.ndarray) -> np.ndarray:
-            if parallel and not K:  # one parallel region for the frame
+            rows = _record_rows(prep, T_, _POOL_RECORD_ROWS if pool else _RECORD_ROWS)
+            if pool:
                 return _pool_frame(T_, bounds, A, prep.ash, V, args, cap, inp,
-                                   counters, outputs, counts, pc, pt, full, record_rows)
+                                   counters, outputs, counts, pc, pt, full, rows)
             return kernel(T_, bounds, A, prep.ash, V, *args, cap, it, ic, ia, counters[0],
-                          outputs[0], counts[0], pc[0], pt[0], full, snap_t, pr_c, pr_n,
-                          snap[0])
+                          outputs[0], counts[0], pc[0], pt[0], rows if full else 0, snap_t,
+                          pr_c, pr_n, snap[0])
         rec, V, wall = _timed_frame(call, T, v0, counters)
+        if full:
+            prep.record_rows[0] = len(rec)
         if K:
             trace[:] = snap[:, :, 6 + p.n_outputs:]
         if full:
@@ -670,8 +678,9 @@ def _run_fast(prep: Prepared, options: EngineOptions, T: int, inp: tuple[np.ndar
     def call_b(T_: int, sl: slice) -> None:
         F.fast_run_frames(T_, A, prep.ash, v0, *args, cap, it, ic, ia,
                           off[sl.start:sl.stop + 1], counters[sl], outputs[sl], counts[sl],
-                          pc[sl], pt[sl], pot[sl] if return_potential else pot, recs, full,
-                          snap_t, pr_c, pr_n, snap[sl])
+                          pc[sl], pt[sl], pot[sl] if return_potential else pot, recs,
+                          min(T_ * C * N, _RECORD_ROWS) if full else 0, snap_t, pr_c, pr_n,
+                          snap[sl])
     wall = _timed_batch(call_b, T, B, counters)
     if K:
         trace[:] = snap[:, :, 6 + p.n_outputs:]

@@ -363,8 +363,8 @@ def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, mo
 
 
 def test_pool_record_that_outgrows_its_rows_runs_the_frame_again(monkeypatch):
-    """A route chunk whose spikes overflow its record rows makes the frame run again with
-    room for all: the same record, counters and membranes as the serial kernel."""
+    """A pool frame whose spikes overflow its record rows runs again with room for all:
+    the same record, counters and membranes as the serial kernel."""
     import numba
 
     from snn.cores.engine import api
@@ -375,7 +375,7 @@ def test_pool_record_that_outgrows_its_rows_runs_the_frame_again(monkeypatch):
     calls = []
     pool = _fastpath.fast_frame_pool
     monkeypatch.setattr(_fastpath, "fast_frame_pool",
-                        lambda *a: calls.append(a[-2].shape[1]) or pool(*a))
+                        lambda *a: calls.append(a[-1].shape[0]) or pool(*a))
     monkeypatch.setattr(api, "_POOL_RECORD_ROWS", 2)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
@@ -387,6 +387,28 @@ def test_pool_record_that_outgrows_its_rows_runs_the_frame_again(monkeypatch):
     assert_same(serial, pooled)
     assert serial.total("spikes") > 4
     assert calls[-2:] == [2, calls[-1]] and calls[-1] > 2  # ran again with more rows
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_record_sized_by_the_last_frame_stays_exact(threads):
+    """A single frame's full record starts with a quarter more rows than the last frame's
+    (serial: it doubles where more are needed; pool: the frame runs again): longer, shorter
+    and equal runs after one another give the records of a fresh preparation."""
+    import numba
+    p = random_test_program(4, n_cores=6, axons=16, neurons=16, extreme=False)
+    opts = engine.EngineOptions(threads=threads, par_min_cores=1)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        prep = engine.prepare(p, options=opts)
+        for T in (10, 200, 200, 30):
+            got = engine.run_prepared(prep, T, record="full")
+            want = engine.run_prepared(engine.prepare(p, options=opts), T, record="full")
+            assert np.array_equal(got.spikes[0], want.spikes[0])
+            assert prep.record_rows[0] == len(got.spikes[0])
+    finally:
+        numba.set_num_threads(before)
+    assert len(want.spikes[0]) > 0
 
 
 def test_progress_chunks_give_the_same_result():
