@@ -78,7 +78,9 @@ out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  
 # profile: the same network with thresholds out of reach (no spike): the per-tick neuron
 # pass (leak, clamp, threshold test, floor) alone, 1 thread
 numba.set_num_threads(1)
-thrs = [a[:, 1] for a in (prep.npar, prep.npar16) if a is not None and len(a)]
+thrs = [prep.npar[:, 1]]                           # (npar16: planes, shared rows too)
+if prep.npar16 is not None and prep.npar16.size:
+    thrs.append(prep.npar16[1])
 saved = [thr.copy() for thr in thrs]               # the kernels' thresholds (int32, int16)
 for thr in thrs:
     thr[:] = np.iinfo(thr.dtype).max               # (the run reports any spike it still has)

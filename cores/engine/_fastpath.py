@@ -88,11 +88,14 @@ from snn.cores.engine._layout import (
     VB_HI,
     VB_LO,
     VB_WIDE,
+    WB_FLOOR_ROW,
     WB_LEAK_MAX,
     WB_LEAK_MIN,
+    WB_LEAK_ROW,
     WB_NARROW,
     WB_ROW_MAX,
     WB_ROW_MIN,
+    WB_THRESHOLD_ROW,
     inline_neuron,
     inline_weight,
     ring_slot,
@@ -193,18 +196,18 @@ def _add_rows4(c, V, mrow, r0, r1, r2, r3):
 
 
 @njit(inline="always")
-def _reset_fired(c, nf, fired, cmode, rt, rval, npar, V):
-    """Reset the nf fired neurons of core c, never below the floor; returns the lowest and
-    highest membrane set. A core whose neurons share one reset mode (cmode >= 0) reads
-    neither their route words nor (unless the mode is 0) their reset values: each is a
-    cache line of its own per spike."""
+def _reset_fired(c, nf, fired, cmode, rt, rval, thr, trow, flo, frow, V):
+    """Reset the nf fired neurons of core c, never below the floor (its thresholds
+    thr[trow], floors flo[frow]); returns the lowest and highest membrane set. A core whose
+    neurons share one reset mode (cmode >= 0) reads neither their route words nor (unless
+    the mode is 0) their reset values: each is a cache line of its own per spike."""
     lo = np.int64(2 ** 62)
     hi = -lo
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
         mode = cmode if cmode >= 0 else rt_mode(rt[c, n])
-        v = reset_value(mode, rval[c, n] if mode == 0 else 0, V[c, n],
-                        npar[c, NP_THRESHOLD, n], npar[c, NP_FLOOR, n])
+        v = reset_value(mode, rval[c, n] if mode == 0 else 0, V[c, n], thr[trow, n],
+                        flo[frow, n])
         V[c, n] = v
         lo = min(lo, v)
         hi = max(hi, v)
@@ -479,17 +482,23 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
 @njit(inline="always")
 def _prefetch_core(c, V, npar, V16, npar16, vb, wb):
     """Start loading what core c's neuron pass reads: its membrane and parameter rows
-    (int16 where the program has narrow cores, else int32) and its bound lines. The
-    hardware's prefetchers alone left the pass of a 16,384-core network at about half the
-    machine's streaming bandwidth (a core's rows are 512-byte runs among other arrays)."""
+    (int16 where the program has narrow cores, else int32; of the narrow planes only the
+    core's own rows, shared rows stay cached) and the bound lines of the core
+    CORE_AHEAD further, whose rows the next call reads. The hardware's prefetchers alone
+    left the pass of a 16,384-core network at about half the machine's streaming
+    bandwidth (a core's rows are 512-byte runs among other arrays)."""
     if V16.shape[0] > 0:
+        C = V16.shape[0]
         for n in range(0, V16.shape[1], 32):
             prefetch_l2(V16, c, n)
-            prefetch_l2(npar16[c], NP_LEAK, n)
-            prefetch_l2(npar16[c], NP_THRESHOLD, n)
-            prefetch_l2(npar16[c], NP_FLOOR, n)
-        prefetch_l2(vb, c, 0)
-        prefetch_l2(wb, c, 0)
+        for j in range(3):
+            r = np.int64(wb[c, WB_LEAK_ROW + j])
+            if r < C:
+                for n in range(0, V16.shape[1], 32):
+                    prefetch_l2(npar16[j], r, n)
+        if c + CORE_AHEAD < C:
+            prefetch_l2(vb, c + CORE_AHEAD, 0)
+            prefetch_l2(wb, c + CORE_AHEAD, 0)
     else:
         for n in range(0, V.shape[1], 16):
             prefetch_l2(V, c, n)
@@ -623,7 +632,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
         if narrow:
-            anyf, vh, vl = narrow_pass(V16, npar16, mrow, c, srt, p, e, e1 - e, hi16, fmask)
+            anyf, vh, vl = narrow_pass(V16, npar16, wb, mrow, c, srt, p, e, e1 - e, hi16,
+                                       fmask)
             vb[c, VB_HI] = vh
             vb[c, VB_LO] = vl
             nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
@@ -640,12 +650,15 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         nfired[c] = nf
         if nf == 0:
             continue
-        if narrow:
-            lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval, npar16, V16)  # cached
+        if narrow:  # (parameters cached by the pass)
+            lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval,
+                                  npar16[NP_THRESHOLD], wb[c, WB_THRESHOLD_ROW],
+                                  npar16[NP_FLOOR], wb[c, WB_FLOOR_ROW], V16)
             vb[c, VB_HI] = max(vb[c, VB_HI], hi)
             vb[c, VB_LO] = min(vb[c, VB_LO], lo)
         else:
-            _reset_fired(c, nf, fired, cmode[c], rt, rval, npar, V)
+            _reset_fired(c, nf, fired, cmode[c], rt, rval, npar[:, NP_THRESHOLD], c,
+                         npar[:, NP_FLOOR], c, V)
         # the route words of its spikes start loading; the last core with spikes is sent
         # now (its words had the time of this core's pass to arrive; delays are >= 1, so
         # sending later in the tick changes nothing)

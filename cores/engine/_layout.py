@@ -3,8 +3,11 @@ accessors inlined into the kernels (numba folds module constants, so they cost n
 
 * Spike ring: ``SLOTS`` delay slots; the spikes due at tick t sit in slot ``ring_slot(t)``
   (delays are below SLOTS, so a slot is free again before it is reused).
-* ``npar[c, row, n]`` (int32; ``npar16`` int16): rows ``NP_LEAK``, ``NP_THRESHOLD`` and
-  ``NP_FLOOR`` (-neg_threshold).
+* ``npar[c, row, n]`` (int32): rows ``NP_LEAK``, ``NP_THRESHOLD`` and ``NP_FLOOR``
+  (-neg_threshold). The narrow cores' int16 copy is in planes, ``npar16[NP_..., r, n]``:
+  row ``r = c`` is core c's own, and rows from C on hold shared rows (every neuron the same
+  value); core c reads the row ``wb[c, WB_LEAK_ROW + j]`` of plane j, a shared one where
+  all its neurons have one value, so that such a core reads no parameter row from memory.
 * Route word (fast path, int64 ``rt[c, n]``): target ``core << ash | axon`` (bits 0-31),
   synapses of the target row (32-47), delay (48-51), has-target ``F_TARGET`` (52),
   is-readout ``F_OUT`` (53), reset mode (54-55), mesh hops (56-62) where the spike stays on
@@ -20,7 +23,8 @@ accessors inlined into the kernels (numba folds module constants, so they cost n
   membrane is in the int32 V, 0: in V16), ``VB_HI`` and ``VB_LO`` (its membrane range).
 * ``wb[c, col]`` (``Prepared.wbound``): ``WB_ROW_MAX``, ``WB_ROW_MIN`` (extreme row entry),
   ``WB_LEAK_MAX``, ``WB_LEAK_MIN`` (each at least 0 away from zero), ``WB_NARROW`` (1: the
-  core may keep an int16 membrane).
+  core may keep an int16 membrane), ``WB_LEAK_ROW``, ``WB_THRESHOLD_ROW``, ``WB_FLOOR_ROW``
+  (the rows of ``npar16``'s planes it reads).
 """
 
 from __future__ import annotations
@@ -48,6 +52,9 @@ AX_TYPE_SHIFT, AX_ROW_SHIFT = 16, 24
 
 VB_WIDE, VB_HI, VB_LO = 0, 1, 2
 WB_ROW_MAX, WB_ROW_MIN, WB_LEAK_MAX, WB_LEAK_MIN, WB_NARROW = 0, 1, 2, 3, 4
+WB_LEAK_ROW = 5  # + NP_LEAK, NP_THRESHOLD, NP_FLOOR: WB_LEAK_ROW .. WB_FLOOR_ROW
+WB_THRESHOLD_ROW, WB_FLOOR_ROW = WB_LEAK_ROW + NP_THRESHOLD, WB_LEAK_ROW + NP_FLOOR
+WB_COLUMNS = 8
 
 
 @njit(inline="always")

@@ -19,6 +19,7 @@ from numba import types as nbtypes
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from snn.cores.engine._layout import WB_LEAK_ROW
 from snn.cores.engine._llvm import item_pointer
 
 LANES = 16  # int16 lanes per vector (AVX2: one register)
@@ -53,30 +54,39 @@ MAX_ROWS = 8  # weight rows the pass adds itself (the caller adds any beyond, 4 
 
 
 @intrinsic
-def narrow_pass(typingctx, V16, npar16, mrow, c, srt, p, e, k, hi, fmask):
+def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
     """The pass of narrow core c: V16[c] += leak + its k (<= MAX_ROWS) weight rows, clamped
     to hi, floored, threshold test; the firing neurons' bits go to fmask[p] (bit n of the
     row read as little-endian words), every LANES-neuron block's 16 bits written. Returns
     (some neuron fired, the largest membrane, the smallest membrane).
 
     The rows are those the sorted entries srt[p, e:e + k] name (row indices of mrow); one
-    loop for each k (no zero rows added). V16 int16 [C, N], npar16 int16 [C, 3, N] (leak,
-    threshold, floor), mrow int8 or int16 [R, N], fmask uint64 [P, >= N / 64]; N a multiple
-    of LANES; the caller has checked that no sum leaves int16 (so the lanes' int16 sums are
-    exact)."""
+    loop for each k (no zero rows added). V16 int16 [C, N]; npar16 int16 [3, R, N], the
+    planes of leak, threshold and floor, core c's rows in them wb[c, WB_LEAK_ROW + j]
+    (wb int32 [C, WB_COLUMNS], see ``_layout``); mrow int8 or int16 [R, N], fmask uint64
+    [P, >= N / 64]; N a multiple of LANES; the caller has checked that no sum leaves int16 (so the
+    lanes' int16 sums are exact)."""
     width = mrow.dtype.bitwidth
-    sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, mrow, c, srt, p, e, k, hi, fmask)
+    sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, wb, mrow, c, srt, p, e, k, hi,
+                                             fmask)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        V16_, npar_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_ = args
+        V16_, npar_, wb_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_ = args
+        wb_ty = tys[2]
+        tys = tys[:2] + tys[3:]  # the other arguments' types, in order
         i16 = ir.IntType(16)
         i64 = ir.IntType(64)
         vty = ir.VectorType(i16, LANES)
         intp = context.get_value_type(nbtypes.intp)
         v_row = item_pointer(context, builder, tys[0], V16_, [c_])
-        par = [item_pointer(context, builder, tys[1], npar_,
-                            [c_, context.get_constant(nbtypes.intp, j)]) for j in range(3)]
+        par = []
+        for j in range(3):
+            col = context.get_constant(nbtypes.intp, WB_LEAK_ROW + j)
+            row = builder.load(item_pointer(context, builder, wb_ty, wb_, [c_, col]))
+            par.append(item_pointer(context, builder, tys[1], npar_,
+                                    [context.get_constant(nbtypes.intp, j),
+                                     builder.sext(row, intp)]))
         masks = builder.bitcast(item_pointer(context, builder, tys[9], fmask_, [p_]),
                                 i16.as_pointer())
         n = cgutils.unpack_tuple(builder, context.make_array(tys[0])(

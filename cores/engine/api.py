@@ -172,8 +172,8 @@ class Prepared:
     rt: np.ndarray | None = None  # int64 [C, N]
     pos: np.ndarray | None = None  # int32 [C, 4]: mesh x, y, chip x, chip y
     ash: int = 8
-    wbound: np.ndarray | None = None  # int32 [C, 5]
-    npar16: np.ndarray | None = None  # int16 [C, 3, N]
+    wbound: np.ndarray | None = None  # int32 [C, WB_COLUMNS] (_layout)
+    npar16: np.ndarray | None = None  # int16 [3, C + S, N]: planes (_layout)
     axon_sources: np.ndarray | None = None  # uint8 [C * A]
     rowinfo: np.ndarray | None = None  # int64 [C * A]
     cmode: np.ndarray | None = None  # int8 [C]: the reset mode all its neurons share, else -1
@@ -292,20 +292,26 @@ def prepare(program: CoreProgram, chip_size: tuple[int, int] = (64, 64),
     return prep
 
 
+SHARED_ROWS_MAX = 64  # shared parameter rows per plane (npar16): values beyond stay per core
+
+
 def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Which cores may keep their membrane in int16 on the fast path, and their int16
-    parameters: (wb int32 [C, 5]: per core the largest and smallest entry of its weight rows
-    and its leak, each at least 0 away from zero, and 1 where the core may be narrow;
-    npar16 int16 [C, 3, N]). A core may be narrow where its leaks and reset values fit int16
-    (the cores have a multiple of the vector pass's 16 lanes of neurons). Thresholds and
-    floors beyond int16 are clipped: a narrow membrane stays inside -32768..NARROW_MAX
-    (the fast path's guard), where a threshold above NARROW_MAX never fires and a floor
-    below -32768 never binds, clipped or not. Both empty where no core may be narrow."""
+    parameters: (wb int32 [C, WB_COLUMNS]: per core the largest and smallest entry of its
+    weight rows and its leak, each at least 0 away from zero, 1 where the core may be
+    narrow, and the row of each parameter plane it reads; npar16 int16 [3, C + S, N]: the
+    planes of ``_layout``, rows from C on shared by the cores whose neurons all have one
+    value). A core may be narrow where its leaks and reset values fit int16 (the cores
+    have a multiple of the vector pass's 16 lanes of neurons). Thresholds and floors beyond
+    int16 are clipped: a narrow membrane stays inside -32768..NARROW_MAX (the fast path's
+    guard), where a threshold above NARROW_MAX never fires and a floor below -32768 never
+    binds, clipped or not. Both empty where no core may be narrow."""
     from snn.cores.engine._fastpath import NARROW_MAX
+    from snn.cores.engine._layout import WB_COLUMNS, WB_LEAK_ROW
     from snn.cores.engine._narrow import LANES
     C, A, N = p.n_cores, p.n_axons, p.n_neurons
-    empty = (np.zeros((0, 5), np.int32), np.zeros((0, 3, N), np.int16))
+    empty = (np.zeros((0, WB_COLUMNS), np.int32), np.zeros((3, 0, N), np.int16))
     if N % LANES or not C:
         return empty
     leak, thr, floor = par[:, 0], par[:, 1], par[:, 2]
@@ -315,16 +321,31 @@ def _narrow_bounds(p: CoreProgram, mrow: np.ndarray, par: np.ndarray
     if not ok.any():
         return empty
     rows = mrow[:C * A].reshape(C, A * N)
-    wb = np.zeros((C, 5), np.int32)
+    wb = np.zeros((C, WB_COLUMNS), np.int32)
     if rows.size:
         wb[:, 0] = np.maximum(rows.max(axis=1), 0)
         wb[:, 1] = np.minimum(rows.min(axis=1), 0)
     wb[:, 2] = np.clip(leak.max(axis=1), 0, 32767)
     wb[:, 3] = np.clip(leak.min(axis=1), -32768, 0)
     wb[:, 4] = ok
-    npar16 = np.stack([np.clip(leak, -32768, 32767), np.minimum(thr, NARROW_MAX + 1),
-                       np.clip(floor, -32768, 32767)], axis=1).astype(np.int16)
-    return wb, np.ascontiguousarray(npar16)
+    planes = [np.clip(leak, -32768, 32767), np.minimum(thr, NARROW_MAX + 1),
+              np.clip(floor, -32768, 32767)]
+    shared = []
+    for j, plane in enumerate(planes):
+        wb[:, WB_LEAK_ROW + j] = np.arange(C)
+        uniform = (plane == plane[:, :1]).all(axis=1)
+        values, index = np.unique(plane[uniform, 0], return_inverse=True)
+        if len(values) <= SHARED_ROWS_MAX:
+            wb[uniform, WB_LEAK_ROW + j] = C + index
+        else:
+            values = values[:0]
+        shared.append(values)
+    S = max(len(v) for v in shared)
+    npar16 = np.zeros((3, C + S, N), np.int16)
+    for j, plane in enumerate(planes):
+        npar16[j, :C] = plane
+        npar16[j, C:C + len(shared[j])] = shared[j][:, None]
+    return wb, npar16
 
 
 def _any(mask: np.ndarray | None) -> bool:

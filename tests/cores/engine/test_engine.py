@@ -17,6 +17,7 @@ from random_test_programs import random_test_inputs, random_test_program
 
 from snn.cores import engine
 from snn.cores.engine import InputSpikes, _fastpath, api, run
+from snn.cores.engine._layout import NP_THRESHOLD, WB_COLUMNS, WB_LEAK_ROW
 from snn.cores.hardware.spec import CoreSpec
 from snn.cores.program import CoreProgram
 from snn.errors import ConfigError
@@ -469,7 +470,7 @@ def test_property_int16_membranes_equal_int32(seed, cores, axons, neurons, densi
     inp = random_test_inputs(seed, p, max(ticks, 1), n_frames=frames)
     kw = dict(record=record, per_core=True, per_tick=True, return_potential=True)
     prep = engine.prepare(p, inputs=inp)
-    assert prep.rt is not None and prep.wbound.shape == (cores, 5)  # int16 may serve
+    assert prep.rt is not None and prep.wbound.shape == (cores, WB_COLUMNS)  # int16 may serve
     assert prep.wbound[:, 4].tolist() == [p.leak[c].max() <= 32767 for c in range(cores)]
     narrow = engine.run_prepared(prep, ticks, inp, **kw)
     assert_same(narrow, engine.run_prepared(prep, ticks, inp, **kw,
@@ -489,7 +490,7 @@ def test_a_membrane_leaving_int16_turns_its_core_wide():
     p.neg_threshold[0, 1] = 100
     p.leak[1, :] = 1
     prep = engine.prepare(p)
-    assert prep.wbound.shape == (2, 5)
+    assert prep.wbound.shape == (2, WB_COLUMNS)
     for ticks in (5, 11, 200):
         r = run(p, ticks, return_potential=True)
         v = r.potential[0]
@@ -507,7 +508,7 @@ def test_int16_cores_on_several_threads_equal_one_thread(seed, monkeypatch):
     p = _narrowable(seed, 6, 16, 16, 0.5, 0.1)
     inp = random_test_inputs(seed, p, 80, events=60)
     kw = dict(record="counts", per_core=True, per_tick=True, return_potential=True)
-    assert engine.prepare(p, inputs=inp).wbound.shape == (6, 5)
+    assert engine.prepare(p, inputs=inp).wbound.shape == (6, WB_COLUMNS)
     serial = run(p, 80, inp, **kw)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
@@ -603,7 +604,7 @@ def test_narrow_pass_adds_every_number_of_rows():
     t = np.concatenate([np.full(k, k) for k in range(ticks)])
     a = np.concatenate([rng.permutation(16)[:k] for k in range(ticks)])
     inp = InputSpikes.from_frames([(t, np.zeros_like(t), a)])
-    assert engine.prepare(p, inputs=inp).wbound.shape == (2, 5)
+    assert engine.prepare(p, inputs=inp).wbound.shape == (2, WB_COLUMNS)
     kw = dict(record="full", per_tick=True, return_potential=True)
     narrow = run(p, ticks, inp, **kw)
     assert narrow.total("spikes") > 0
@@ -624,7 +625,7 @@ def test_narrow_cores_clip_parked_thresholds_and_deep_floors():
     p.threshold[1, :] = 50
     p.reset_mode[1, :] = 1
     prep = engine.prepare(p)
-    assert prep.wbound[:, 4].tolist() == [1, 1] and prep.npar16[0, 1, 0] == 32767
+    assert prep.wbound[:, 4].tolist() == [1, 1] and prep.npar16[NP_THRESHOLD, 0, 0] == 32767
     kw = dict(record="full", per_tick=True, return_potential=True)
     two = engine.run_prepared(prep, 2, **kw)
     assert two.potential[0, 0, :2].tolist() == [32766, -32768] and two.total("spikes") == 0
@@ -633,6 +634,34 @@ def test_narrow_cores_clip_parked_thresholds_and_deep_floors():
         assert_same(r, run(p, ticks, backend="reference", **kw))
     fired = r.spikes[0][r.spikes[0][:, 1] == 0].tolist()
     assert fired == [[16, 0, 0], [33, 0, 0]]  # 17 leaks reach the parked threshold
+
+
+def test_narrow_cores_read_shared_parameter_rows_where_a_core_is_uniform():
+    """A narrow core whose neurons share a leak, threshold or floor reads that plane's
+    shared row (one per distinct value, after the cores' own rows), else its own: mixed
+    uniform and per-neuron parameters run as the reference does."""
+    rng = np.random.default_rng(5)
+    p = random_test_program(5, n_cores=5, axons=16, neurons=16, extreme=False)
+    p.reset_mode[:] = rng.integers(0, 3, p.reset_mode.shape)
+    p.leak[:] = rng.integers(-2, 4, p.leak.shape)
+    p.leak[[0, 2]] = 3                      # cores 0 and 2 share one leak row
+    p.threshold[1] = 40                     # core 1: a threshold row of its own value
+    p.neg_threshold[:] = 300                # every core: one floor row
+    p.neg_threshold[4, :8] = 200            # core 4's floors differ: its own row
+    prep = engine.prepare(p)
+    C = p.n_cores
+    rows = prep.wbound[:, WB_LEAK_ROW:WB_LEAK_ROW + 3]
+    assert rows[0, 0] == rows[2, 0] >= C and rows[1, 0] == 1 and rows[3, 0] == 3
+    assert rows[1, 1] >= C and rows[0, 1] == 0
+    assert (rows[:4, 2] == rows[0, 2]).all() and rows[0, 2] >= C and rows[4, 2] == 4
+    assert prep.wbound[:, 4].all()  # every core may be narrow
+    assert (prep.npar16[0, rows[0, 0]] == 3).all() and (prep.npar16[1, rows[1, 1]] == 40).all()
+    assert (prep.npar16[2, rows[0, 2]] == -300).all()
+    inp = random_test_inputs(5, p, 60, events=80)
+    kw = dict(record="full", per_tick=True, return_potential=True)
+    fast = run(p, 60, inp, **kw)
+    assert fast.total("spikes") > 0
+    assert_same(fast, run(p, 60, inp, backend="reference", **kw))
 
 
 # -- membrane probes --------------------------------------------------------------------------
