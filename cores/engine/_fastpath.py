@@ -41,8 +41,9 @@ any number of chunks (threads). Counts are kept per chunk and summed at the end 
 finishing a tick's last chunk closes it and opens the next, and a chunk nobody claims (its
 thread is not running) is run by a waiting thread, so no thread can stall the frame for
 good; rows that threads write are padded to whole cache lines; with a full spike record
-the thread closing a tick appends the tick's spikes in order (no per-chunk records to
-merge after the frame). With membrane
+the thread closing a tick sets where each chunk's spikes go in the one record (tick, core,
+neuron order), and each chunk writes its spikes there before it runs the next tick (no
+per-chunk records to merge after the frame). With membrane
 probes, ``prange`` over chunks inside each tick (``fast_frame_parallel``); batches run
 frames under ``prange``, one chunk each.
 """
@@ -892,12 +893,12 @@ def _claim(claim, t, P, k):
 
 @njit(cache=True, _nrt=False)  # no reference counts a tick (see fast_chunk_tick)
 def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
-                 counters, pt, sync, claim, record, rec):
+                 counters, pt, sync, claim, record, rec, roff):
     """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs
     its home chunk w of each open tick, and a chunk that no thread claimed after a while
     (its thread is not running) is run by whichever thread looks; the thread finishing a
-    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, the
-    tick's spikes into the record (``sync[3]`` rows so far), the next tick's inputs (from
+    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, each
+    chunk's first record row for the tick's spikes (``roff``; ``sync[3]`` rows so far), the next tick's inputs (from
     ``sync[1]`` on), then opens the next tick. So one running thread
     is enough to finish the frame, and chunks stay on their threads (their cores' state in
     that CPU's cache) when all run."""
@@ -906,6 +907,8 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
     fn = state.fn
     sopdue = state.sopdue
     acc = state.acc
+    nfired = state.nfired
+    fired = state.fired
     P = bounds.shape[0] - 1
     t = 0
     while True:
@@ -922,14 +925,15 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         spins = 0
         while k >= 0:
             if k < P and _claim(claim, t, P, k):
+                if record and t > 0:  # chunk k's spikes of tick t - 1, before it fires again
+                    write_tick(t - 1, bounds[k], bounds[k + 1], nfired, fired, rec, roff[k])
                 fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
                                 pc)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
-                    if record:  # every chunk is done with tick t: its spikes, in order
-                        sync[3] = write_tick(t, 0, state.nfired.shape[0], state.nfired,
-                                             state.fired, rec, sync[3])
+                    if record:  # where each chunk's spikes of tick t go in the record
+                        sync[3] = _record_offsets(bounds, nfired, sync[3], roff)
                     if t + 1 < T:
                         sync[1] = _add_inputs(t + 1, sync[1], A, ash, in_tick, in_core,
                                               in_axon, nsyn, flat, fn, sopdue, counters)
@@ -952,6 +956,18 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         t += 1
 
 
+@njit(inline="always")
+def _record_offsets(bounds, nfired, n, roff):
+    """roff[k] = the record row of chunk k's first spike of the tick just closed (the
+    chunks' spikes follow one another from row n, in core order); returns the rows after
+    the tick."""
+    for k in range(bounds.shape[0] - 1):
+        roff[k] = n
+        for c in range(bounds[k], bounds[k + 1]):
+            n += nfired[c]
+    return n
+
+
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
                     counters, outputs, counts, pc, pt, record, rec):
@@ -959,8 +975,9 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
     whole frame, its threads handing ticks over through atomics (``_pool_worker``). The
     same results as the serial kernel: which thread runs a chunk changes nothing, and the
     tick is closed after all its chunks. Spike record (record 1; rec int32 [R, 3]): the
-    thread closing a tick appends its spikes (tick, core, neuron order), as far as R rows
-    go; returns the rows the whole record needs (more than R: the caller runs the frame
+    thread closing a tick sets each chunk's first row (``_record_offsets``), the thread
+    that runs the chunk in the next tick writes the chunk's spikes there first (tick, core,
+    neuron order; the last tick's after the frame), as far as R rows go; returns the rows the whole record needs (more than R: the caller runs the frame
     again with room for all)."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
@@ -980,9 +997,13 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
     if T > 0:
         sync[1] = _add_inputs(0, 0, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn,
                               sopdue, counters)
+    # roff[k]: the record row where chunk k's spikes of the last closed tick go
+    roff = np.zeros(P + PAD, np.int64)
     for w in prange(P):
         _pool_worker(np.int64(w), T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
-                     in_axon, counters, pt, sync, claim, record, rec)
+                     in_axon, counters, pt, sync, claim, record, rec, roff)
+    if record and T > 0:  # the last tick's spikes (no chunk runs after it)
+        write_tick(T - 1, 0, V.shape[0], state.nfired, state.fired, rec, roff[0])
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
