@@ -892,16 +892,16 @@ def _claim(claim, t, P, k):
 
 
 @njit(cache=True, _nrt=False)  # no reference counts a tick (see fast_chunk_tick)
-def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core, in_axon,
-                 counters, pt, sync, claim, record, rec, roff):
-    """Thread w of ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread w runs
-    its home chunk w of each open tick, and a chunk that no thread claimed after a while
-    (its thread is not running) is run by whichever thread looks; the thread finishing a
-    tick's last chunk (``sync[8 + t % 8]`` counts them) closes it: per-tick counts, each
-    chunk's first record row for the tick's spikes (``roff``; ``sync[3]`` rows so far), the next tick's inputs (from
-    ``sync[1]`` on), then opens the next tick. So one running thread
-    is enough to finish the frame, and chunks stay on their threads (their cores' state in
-    that CPU's cache) when all run."""
+def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
+                 in_axon, counters, pt, sync, claim, record, rec, roff):
+    """Thread w of W in ``fast_frame_pool``. Tick t is open while ``sync[0] == t``; thread
+    w runs its home chunks w, w + W, ... of each open tick, and a chunk that no thread
+    claimed after a while (its thread is not running) is run by whichever thread looks;
+    the thread finishing a tick's last chunk (``sync[8 + t % 8]`` counts them) closes it:
+    per-tick counts, each chunk's first record row for the tick's spikes (``roff``;
+    ``sync[3]`` rows so far), the next tick's inputs (from ``sync[1]`` on), then opens the
+    next tick. So one running thread is enough to finish the frame, and chunks stay on
+    their threads (their cores' state in that CPU's cache) when all run."""
     nsyn = prog.nsyn
     flat = state.flat
     fn = state.fn
@@ -921,10 +921,29 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
         t = atomic_load(sync, 0)
         if t >= T:
             return
-        k = w
-        spins = 0
-        while k >= 0:
-            if k < P and _claim(claim, t, P, k):
+        h = w  # this thread's next home chunk of tick t (w, w + W, w + 2 W, ...)
+        while True:
+            if h < P:
+                k = h
+                h += W
+            else:  # wait for the tick to close; now and then look for unclaimed chunks
+                k = -1
+                spins = 0
+                while atomic_load(sync, 0) == t:
+                    spins += 1
+                    cpu_relax()
+                    if spins >= STEAL_AFTER and spins % 64 == 0:
+                        for q in range(P):
+                            if atomic_load(claim, t * P + q) == 0:
+                                k = q
+                                break
+                        if k >= 0:
+                            break
+                    if spins > SPINS_BEFORE_YIELD:
+                        yield_cpu()
+                if k < 0:
+                    break
+            if _claim(claim, t, P, k):
                 if record and t > 0:  # chunk k's spikes of tick t - 1, before it fires again
                     write_tick(t - 1, bounds[k], bounds[k + 1], nfired, fired, rec, roff[k])
                 fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
@@ -939,20 +958,6 @@ def _pool_worker(w, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_c
                                               in_axon, nsyn, flat, fn, sopdue, counters)
                     atomic_store(sync, 0, t + 1)
                     break
-            # wait for the tick to close; now and then look for unclaimed chunks
-            k = -1
-            while atomic_load(sync, 0) == t:
-                spins += 1
-                cpu_relax()
-                if spins >= STEAL_AFTER and spins % 64 == 0:
-                    for q in range(P):
-                        if atomic_load(claim, t * P + q) == 0:
-                            k = q
-                            break
-                    if k >= 0:
-                        break
-                if spins > SPINS_BEFORE_YIELD:
-                    yield_cpu()
         t += 1
 
 
@@ -970,15 +975,16 @@ def _record_offsets(bounds, nfired, n, roff):
 
 @njit(cache=True, parallel=True)
 def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_core, in_axon,
-                    counters, outputs, counts, pc, pt, record, rec):
+                    counters, outputs, counts, pc, pt, threads, record, rec):
     """``fast_frame_parallel`` without a parallel region per tick: one region for the
-    whole frame, its threads handing ticks over through atomics (``_pool_worker``). The
-    same results as the serial kernel: which thread runs a chunk changes nothing, and the
-    tick is closed after all its chunks. Spike record (record 1; rec int32 [R, 3]): the
-    thread closing a tick sets each chunk's first row (``_record_offsets``), the thread
-    that runs the chunk in the next tick writes the chunk's spikes there first (tick, core,
-    neuron order; the last tick's after the frame), as far as R rows go; returns the rows the whole record needs (more than R: the caller runs the frame
-    again with room for all)."""
+    whole frame, its threads (at most ``threads``) handing ticks over through atomics
+    (``_pool_worker``). The same results as the serial kernel: which thread runs a chunk
+    changes nothing, and the tick is closed after all its chunks. Spike record (record 1;
+    rec int32 [R, 3]): the thread closing a tick sets each chunk's first row
+    (``_record_offsets``), the thread that runs the chunk in the next tick writes the
+    chunk's spikes there first (tick, core, neuron order; the last tick's after the
+    frame), as far as R rows go; returns the rows the whole record needs (more than R: the
+    caller runs the frame again with room for all)."""
     state = _frame_state(bounds, A, V, cap, outputs.shape[0], prog.wb, may_collide)
     flat = state.flat
     fn = state.fn
@@ -999,9 +1005,12 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
                               sopdue, counters)
     # roff[k]: the record row where chunk k's spikes of the last closed tick go
     roff = np.zeros(P + PAD, np.int64)
-    for w in prange(P):
-        _pool_worker(np.int64(w), T, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
-                     in_axon, counters, pt, sync, claim, record, rec, roff)
+    # one worker per thread (a worker runs until the frame ends, so a second worker on a
+    # thread would only start then), each with home chunks w, w + W, ...
+    W = max(1, min(P, threads))
+    for w in prange(W):
+        _pool_worker(np.int64(w), np.int64(W), T, bounds, A, ash, V, prog, state, counts, pc,
+                     in_tick, in_core, in_axon, counters, pt, sync, claim, record, rec, roff)
     if record and T > 0:  # the last tick's spikes (no chunk runs after it)
         write_tick(T - 1, 0, V.shape[0], state.nfired, state.fired, rec, roff[0])
     _frame_counts(T, acc, sopdue, counters)

@@ -610,13 +610,16 @@ def _pool_frame(T: int, bounds: np.ndarray, A: int, ash: int, V: np.ndarray,
     full record of ``rows`` rows (the pool cannot grow it) that the spikes overflow, the
     frame runs again from the same membrane with room for all (the run is deterministic).
     Returns the record (tick, core, neuron)."""
+    import numba
+
     from snn.cores.engine import _fastpath as F
     it, ic, ia, _ = inp
     v_start = V.copy() if full else V
     while True:
         rec = np.empty((rows if full else 0, 3), np.int32)
         need = F.fast_frame_pool(T, bounds, A, ash, V, *args, cap, it, ic, ia, counters[0],
-                                 outputs[0], counts[0], pc[0], pt[0], full, rec)
+                                 outputs[0], counts[0], pc[0], pt[0],
+                                 numba.get_num_threads(), full, rec)
         if need <= rows or not full:
             break
         rows = need

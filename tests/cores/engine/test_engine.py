@@ -337,8 +337,8 @@ def test_identical_results_for_1_and_2_threads():
 def test_one_frame_on_several_threads_equals_one_thread(seed, chunks, record, monkeypatch):
     """The fast path's single-frame pool (one parallel region, chunks claimed by threads,
     ticks closed by the last chunk's thread) gives the serial result; with more chunks than
-    threads, the chunks nobody claims are run by the threads that look for them. A full
-    spike record is kept per chunk and merged in (tick, core, neuron) order."""
+    threads, each thread runs its home chunks and the ones nobody claims. A full spike
+    record is written chunk by chunk in (tick, core, neuron) order."""
     import numba
     p = random_test_program(seed, n_cores=6, axons=16, neurons=16, extreme=False)
     inp = random_test_inputs(seed, p, 50, events=60)
