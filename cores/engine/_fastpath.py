@@ -945,14 +945,15 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                     break
             if _claim(claim, t, P, k):
                 if record and t > 0:  # chunk k's spikes of tick t - 1, before it fires again
-                    write_tick(t - 1, bounds[k], bounds[k + 1], nfired, fired, rec, roff[k])
+                    write_tick(t - 1, bounds[k], bounds[k + 1], nfired, fired, rec,
+                               roff[0, k])
                 fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
                                 pc)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])
                     if record:  # where each chunk's spikes of tick t go in the record
-                        sync[3] = _record_offsets(bounds, nfired, sync[3], roff)
+                        sync[3] = _record_offsets(acc, sync[3], roff)
                     if t + 1 < T:
                         sync[1] = _add_inputs(t + 1, sync[1], A, ash, in_tick, in_core,
                                               in_axon, nsyn, flat, fn, sopdue, counters)
@@ -962,14 +963,16 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
 
 
 @njit(inline="always")
-def _record_offsets(bounds, nfired, n, roff):
-    """roff[k] = the record row of chunk k's first spike of the tick just closed (the
-    chunks' spikes follow one another from row n, in core order); returns the rows after
-    the tick."""
-    for k in range(bounds.shape[0] - 1):
-        roff[k] = n
-        for c in range(bounds[k], bounds[k + 1]):
-            n += nfired[c]
+def _record_offsets(acc, n, roff):
+    """roff[0, k] = the record row of chunk k's first spike of the tick just closed (the
+    chunks' spikes follow one another from row n, in core order); a chunk's spikes of the
+    tick are its running spike count less the one at the last close (roff[1, k]). Returns
+    the rows after the tick."""
+    for k in range(roff.shape[1]):
+        roff[0, k] = n
+        total = acc[k, C_SPIKES]
+        n += total - roff[1, k]
+        roff[1, k] = total
     return n
 
 
@@ -1003,8 +1006,9 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
     if T > 0:
         sync[1] = _add_inputs(0, 0, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn,
                               sopdue, counters)
-    # roff[k]: the record row where chunk k's spikes of the last closed tick go
-    roff = np.zeros(P + PAD, np.int64)
+    # roff[0, k]: the record row where chunk k's spikes of the last closed tick go;
+    # roff[1, k]: chunk k's spike count at that close (written by the closing thread only)
+    roff = np.zeros((2, P), np.int64)
     # one worker per thread (a worker runs until the frame ends, so a second worker on a
     # thread would only start then), each with home chunks w, w + W, ...
     W = max(1, min(P, threads))
@@ -1012,7 +1016,7 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
         _pool_worker(np.int64(w), np.int64(W), T, bounds, A, ash, V, prog, state, counts, pc,
                      in_tick, in_core, in_axon, counters, pt, sync, claim, record, rec, roff)
     if record and T > 0:  # the last tick's spikes (no chunk runs after it)
-        write_tick(T - 1, 0, V.shape[0], state.nfired, state.fired, rec, roff[0])
+        write_tick(T - 1, 0, V.shape[0], state.nfired, state.fired, rec, roff[0, 0])
     _frame_counts(T, acc, sopdue, counters)
     sum_outputs(outp, outputs)
     _narrow_back(V, V16, vb)
