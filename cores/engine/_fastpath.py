@@ -110,7 +110,7 @@ from snn.cores.engine._layout import (
     rt_target,
 )
 from snn.cores.engine._llvm import cttz, nonzero_mask64, prefetch, prefetch_l2
-from snn.cores.engine._narrow import MAX_ROWS, narrow_pass
+from snn.cores.engine._narrow import COMPRESS, FIRED_PAD, MAX_ROWS, narrow_pass
 from snn.cores.engine._sync import atomic_add, atomic_load, atomic_store, cpu_relax, yield_cpu
 
 # the program's arrays the fast kernels read (nsyn: the row words, Prepared.rowinfo; wb:
@@ -153,7 +153,7 @@ def _fired_list(c, p, top, flag8, fired):
     zero bytes, so the last mask may read past N)."""
     nf = 0
     if top >= 0:
-        for g in range(0, fired.shape[1], 64):
+        for g in range(0, flag8.shape[1] - 64, 64):
             nf = _append_set_bits(c, nf, g, nonzero_mask64(flag8, p, g), fired)
     return nf
 
@@ -217,17 +217,25 @@ def _reset_fired(c, nf, fired, cmode, rt, rval, thr, trow, flo, frow, V):
 
 @njit(inline="always")
 def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn, sopdue,
-                acc, pc):
+                acc, pc, rec, rn):
     """Send the nf spikes of core c: readouts, counters, and each spike appended to chunk
-    p's list of its due slot."""
+    p's list of its due slot; with a record (rn >= 0), each spike also goes to rec[rn], as
+    far as rec has rows. Returns rn plus the spikes (rn < 0: unchanged)."""
     hops = 0
     chips = 0
     sx = pos[c, 0]
     sy = pos[c, 1]
     scx = pos[c, 2]
     scy = pos[c, 3]
+    cap = rec.shape[0]
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
+        if rn >= 0:
+            if rn < cap:
+                rec[rn, 0] = t
+                rec[rn, 1] = c
+                rec[rn, 2] = n
+            rn += 1
         w = rt[c, n]
         if w & F_OUT:
             outp[p, outidx[c, n]] += 1
@@ -254,6 +262,7 @@ def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn
     if pc.shape[0] > 0:
         pc[0, c] += nf
         pc[2, c] += hops
+    return rn
 
 
 @njit(inline="always")
@@ -528,9 +537,11 @@ def _prefetch_entry(p, e, srt, mrow, step, rowinfo, half, ident):
         _prefetch_info(mrow, rowinfo[np.int64(srt[p, e])], half, step)
 
 
-def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
+def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, rn):
     """One tick of route chunk p's cores (see the module docstring); prog: the program's
-    arrays, state: the frame's scratch (``_frame_state``)."""
+    arrays, state: the frame's scratch (``_frame_state``). rn >= 0: the chunk's spikes go
+    to the record rec from row n on as they are sent (in core, then neuron order; as far
+    as rec has rows); returns rn plus the chunk's spikes (rn < 0: -1, no record)."""
     mrow = prog.mrow
     nsyn = prog.nsyn  # the row words (rowinfo)
     npar = prog.npar
@@ -633,11 +644,12 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
                 _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
         if narrow:
-            anyf, vh, vl = narrow_pass(V16, npar16, wb, mrow, c, srt, p, e, e1 - e, hi16,
-                                       fmask)
+            nf, vh, vl = narrow_pass(V16, npar16, wb, mrow, c, srt, p, e, e1 - e, hi16,
+                                     fmask, fired)
             vb[c, VB_HI] = vh
             vb[c, VB_LO] = vl
-            nf = _fired_from_masks(c, p, anyf, fmask, fired, V.shape[1])
+            if not COMPRESS:  # nf says whether some neuron fired; the list from the bits
+                nf = _fired_from_masks(c, p, nf, fmask, fired, V.shape[1])
         else:
             r0 = np.int64(srt[p, e]) if e < e1 else zrow
             r1 = np.int64(srt[p, e + 1]) if e + 1 < e1 else zrow
@@ -666,12 +678,13 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc):
         for i in range(nf):
             prefetch(rt, c, np.int64(fired[c, i]))
         if pend >= 0:
-            _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
-                        flat, fn, sopdue, acc, pc)
+            rn = _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts,
+                             pos, flat, fn, sopdue, acc, pc, rec, rn)
         pend = c
     if pend >= 0:
-        _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
-                    flat, fn, sopdue, acc, pc)
+        rn = _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
+                         flat, fn, sopdue, acc, pc, rec, rn)
+    return rn
 
 
 # Without numba's runtime (NRT): no reference counts. Every inlined helper that takes an
@@ -776,7 +789,7 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
     srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
     # axons seen this tick (collisions), where two spikes can meet on an axon
     seenb = np.zeros((C if may_collide else 0, (A + 63) // 64), np.uint64)
-    fired = np.empty((C, N), np.uint16)
+    fired = np.empty((C, N + FIRED_PAD), np.uint16)  # (the narrow pass's last store)
     lines = 1 if P > 1 else 0  # on several threads: a cache line per core
     nfired = np.zeros((C, 1 + lines * (2 * PAD - 1)), np.int32)[:, 0]
     # per chunk: a byte per neuron, 1 = fired; >= 64 zero bytes after the last neuron
@@ -813,12 +826,21 @@ def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
     rows, the caller grows rec and records the tick again). Allocates nothing."""
     ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, prog.nsyn, state.flat,
                      state.fn, state.sopdue, counters)
-    for p in prange(bounds.shape[0] - 1):
-        pi = np.int64(p)  # prange may hand out an unsigned index
-        fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc)
+    P = bounds.shape[0] - 1
+    if P == 1:  # one chunk: it writes its spikes into the record as it sends them
+        n = fast_chunk_tick(0, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc,
+                            rec, nrec if record else -1)
+        if record:
+            nrec = n
+    else:
+        for p in prange(P):
+            pi = np.int64(p)  # prange may hand out an unsigned index
+            fast_chunk_tick(pi, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc,
+                            rec, -1)
+        if record:
+            nrec = write_tick(t, 0, state.nfired.shape[0], state.nfired, state.fired, rec,
+                              nrec)
     _tick_counts(t, state.acc, state.sopdue, pt, seen)
-    if record:
-        nrec = write_tick(t, 0, state.nfired.shape[0], state.nfired, state.fired, rec, nrec)
     return ip, nrec
 
 
@@ -948,7 +970,7 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                     write_tick(t - 1, bounds[k], bounds[k + 1], nfired, fired, rec,
                                roff[0, k])
                 fast_chunk_tick(k, t, ring_slot(t), bounds, A, ash, V, prog, state, counts,
-                                pc)
+                                pc, rec, -1)
                 if atomic_add(sync, 8 + (t & 7) * 8, 1) == P - 1:  # the tick's last chunk
                     atomic_store(sync, 8 + (t & 7) * 8, 0)
                     _tick_counts(t, acc, sopdue, pt, sync[2:3])

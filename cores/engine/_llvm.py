@@ -4,10 +4,19 @@ compare to a bit mask. (Atomics and spin hints: ``_sync``; the narrow pass: ``_n
 
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 from llvmlite import ir
 from numba import types as nbtypes
-from numba.core import cgutils
+from numba.core import cgutils, config
 from numba.extending import intrinsic
+
+
+def cpu_features() -> set[str]:
+    """The CPU features numba compiles for: the host's, or those of ``NUMBA_CPU_NAME`` /
+    ``NUMBA_CPU_FEATURES`` where set (a named CPU without a feature list: none assumed)."""
+    if config.CPU_NAME and config.CPU_NAME != "host":
+        return {f[1:] for f in (config.CPU_FEATURES or "").split(",") if f.startswith("+")}
+    return {name for name, on in llvm.get_host_cpu_features().items() if on}
 
 
 def item_pointer(context, builder, aryty, ary, index):

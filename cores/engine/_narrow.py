@@ -20,7 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from snn.cores.engine._layout import WB_LEAK_ROW
-from snn.cores.engine._llvm import item_pointer
+from snn.cores.engine._llvm import cpu_features, item_pointer
 
 LANES = 16  # int16 lanes per vector (AVX2: one register)
 
@@ -51,14 +51,22 @@ def _reduce(builder, op, vec):
 
 
 MAX_ROWS = 8  # weight rows the pass adds itself (the caller adds any beyond, 4 at a time)
+# the pass writes the fired list itself where the CPU compresses 16-bit lanes in a register
+# (AVX-512 VBMI2, vpcompressw): per block, the indices of the firing lanes, packed, then
+# one store; elsewhere it leaves fire bits for a cttz loop (LLVM's generic compress would
+# be scalar code there)
+COMPRESS = {"avx512vbmi2", "avx512vl"} <= cpu_features()
+FIRED_PAD = LANES  # entries after a core's fired list that the pass's last store may write
 
 
 @intrinsic
-def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
+def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fired):
     """The pass of narrow core c: V16[c] += leak + its k (<= MAX_ROWS) weight rows, clamped
-    to hi, floored, threshold test; the firing neurons' bits go to fmask[p] (bit n of the
-    row read as little-endian words), every LANES-neuron block's 16 bits written. Returns
-    (some neuron fired, the largest membrane, the smallest membrane).
+    to hi, floored, threshold test. With COMPRESS the firing neurons go to fired[c] in
+    order (uint16 [C, N + FIRED_PAD]) and the pass returns (their number, the largest
+    membrane, the smallest membrane); otherwise their bits go to fmask[p] (bit n of the
+    row read as little-endian words), every LANES-neuron block's 16 bits written, and the
+    first value returned is whether some neuron fired.
 
     The rows are those the sorted entries srt[p, e:e + k] name (row indices of mrow); one
     loop for each k (no zero rows added). V16 int16 [C, N]; npar16 int16 [3, R, N], the
@@ -68,11 +76,11 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
     lanes' int16 sums are exact)."""
     width = mrow.dtype.bitwidth
     sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, wb, mrow, c, srt, p, e, k, hi,
-                                             fmask)
+                                             fmask, fired)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        V16_, npar_, wb_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_ = args
+        V16_, npar_, wb_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_, fired_ = args
         wb_ty = tys[2]
         tys = tys[:2] + tys[3:]  # the other arguments' types, in order
         i16 = ir.IntType(16)
@@ -96,6 +104,16 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
         vmax = cgutils.alloca_once_value(builder, ir.Constant(vty, [-32768] * LANES))
         vmin = cgutils.alloca_once_value(builder, ir.Constant(vty, [32767] * LANES))
         fired = cgutils.alloca_once_value(builder, ir.Constant(i16, 0))
+        nf = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+        out = builder.bitcast(item_pointer(context, builder, tys[10], fired_, [c_]),
+                              i16.as_pointer())
+        lanes = ir.Constant(vty, list(range(LANES)))
+        compress = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vty, [vty, ir.VectorType(ir.IntType(1), LANES),
+                                                  vty]),
+            f"llvm.experimental.vector.compress.v{LANES}i16")
+        popcount = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i16, [i16]),
+                                                  "llvm.ctpop.i16")
 
         def row_pointer(i):
             """Pointer to the weight row of sorted entry e + i."""
@@ -117,8 +135,17 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
                               align=1)
                 ge = builder.icmp_signed(">=", v, _vload(builder, par[1], off, 16))
                 bits = builder.bitcast(ge, i16)
-                builder.store(bits, builder.gep(masks, [loop.index]), align=1)
-                builder.store(builder.or_(builder.load(fired), bits), fired)
+                if COMPRESS:  # the firing lanes' neuron indices, packed, at fired[c, nf]
+                    idx = builder.add(_splat(builder, builder.trunc(off, i16), vty), lanes)
+                    packed = builder.call(compress, [idx, ge, ir.Constant(vty, None)])
+                    at = builder.load(nf)
+                    builder.store(packed, builder.bitcast(builder.gep(out, [at]),
+                                                          vty.as_pointer()), align=1)
+                    builder.store(builder.add(at, builder.zext(builder.call(popcount, [bits]),
+                                                               i64)), nf)
+                else:
+                    builder.store(bits, builder.gep(masks, [loop.index]), align=1)
+                    builder.store(builder.or_(builder.load(fired), bits), fired)
                 old = builder.load(vmax)
                 builder.store(builder.select(builder.icmp_signed(">", v, old), v, old), vmax)
                 old = builder.load(vmin)
@@ -136,8 +163,8 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask):
             loop_with([row_pointer(i) for i in range(kk)])
             builder.branch(done)
         builder.position_at_end(done)
-        anyf = builder.zext(builder.icmp_unsigned("!=", builder.load(fired),
-                                                  ir.Constant(i16, 0)), i64)
+        anyf = builder.load(nf) if COMPRESS else builder.zext(
+            builder.icmp_unsigned("!=", builder.load(fired), ir.Constant(i16, 0)), i64)
         hi_v = builder.sext(_reduce(builder, "smax", builder.load(vmax)), i64)
         lo_v = builder.sext(_reduce(builder, "smin", builder.load(vmin)), i64)
         return context.make_tuple(builder, signature.return_type, [anyf, hi_v, lo_v])

@@ -312,23 +312,33 @@ _THREAD_SCRIPT = textwrap.dedent("""
             out[f"{stochastic}-{frames}"] = [h.hexdigest(),
                                              {k: v.tolist() for k, v in r.counters.items()}]
     import numba
+    from snn.cores.engine import _narrow
     out["threads"] = numba.get_num_threads()
+    out["compress"] = _narrow.COMPRESS
     print(json.dumps(out))
 """)
 
 
-def test_identical_results_for_1_and_2_threads():
+def test_identical_results_for_1_and_2_threads_and_any_cpu():
+    """The same spikes, membranes and counts on 1 and 2 threads, and where numba compiles
+    for an AVX2 CPU (no AVX-512: the narrow pass leaves fire bits instead of compressing
+    the fired list in a register)."""
     results = []
-    for threads in (1, 2):
+    for threads, cpu in ((1, None), (2, None), (2, "haswell")):
         path = os.pathsep.join(filter(None, [str(Path(__file__).parent),
                                              os.environ.get("PYTHONPATH")]))
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), PYTHONPATH=path)
+        env.pop("NUMBA_CPU_FEATURES", None)
+        if cpu:
+            env["NUMBA_CPU_NAME"] = cpu
         proc = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT], env=env,
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert results[0].pop("threads") == 1 and results[1].pop("threads") == 2
-    assert results[0] == results[1]
+    assert [r.pop("threads") for r in results] == [1, 2, 2]
+    assert results[2].pop("compress") is False
+    assert results[0].pop("compress") == results[1].pop("compress")
+    assert results[0] == results[1] == results[2]
 
 
 @pytest.mark.parametrize("seed", range(4))
