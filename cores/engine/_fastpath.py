@@ -643,9 +643,10 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
             else:
                 _add_rows4(c, V, mrow, r0, r1, r2, r3)
             e += 4
+        sub = narrow and cmode[c] == 1  # a narrow core's reset by subtraction: in the pass
         if narrow:
             nf, vh, vl = narrow_pass(V16, npar16, wb, mrow, c, srt, p, e, e1 - e, hi16,
-                                     fmask, fired)
+                                     fmask, fired, sub)
             vb[c, VB_HI] = vh
             vb[c, VB_LO] = vl
             if not COMPRESS:  # nf says whether some neuron fired; the list from the bits
@@ -663,7 +664,9 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
         nfired[c] = nf
         if nf == 0:
             continue
-        if narrow:  # (parameters cached by the pass)
+        if narrow and (sub or cmode[c] == 2):
+            pass  # reset by subtraction in the pass; mode 2 keeps V (floored by the pass)
+        elif narrow:  # (parameters cached by the pass)
             lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval,
                                   npar16[NP_THRESHOLD], wb[c, WB_THRESHOLD_ROW],
                                   npar16[NP_FLOOR], wb[c, WB_FLOOR_ROW], V16)

@@ -60,13 +60,16 @@ FIRED_PAD = LANES  # entries after a core's fired list that the pass's last stor
 
 
 @intrinsic
-def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fired):
+def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fired, sub):
     """The pass of narrow core c: V16[c] += leak + its k (<= MAX_ROWS) weight rows, clamped
-    to hi, floored, threshold test. With COMPRESS the firing neurons go to fired[c] in
-    order (uint16 [C, N + FIRED_PAD]) and the pass returns (their number, the largest
-    membrane, the smallest membrane); otherwise their bits go to fmask[p] (bit n of the
-    row read as little-endian words), every LANES-neuron block's 16 bits written, and the
-    first value returned is whether some neuron fired.
+    to hi, floored, threshold test; where sub is true (the core resets by subtraction),
+    the firing neurons' thresholds are subtracted before the store (thresholds are >= 1,
+    so the result is >= 0 and no floor can bind). With COMPRESS the firing neurons go to
+    fired[c] in order (uint16 [C, N + FIRED_PAD]) and the pass returns (their number, the
+    largest membrane, the smallest membrane, both after the reset where sub); otherwise
+    their bits go to fmask[p] (bit n of the row read as little-endian words), every
+    LANES-neuron block's 16 bits written, and the first value returned is whether some
+    neuron fired.
 
     The rows are those the sorted entries srt[p, e:e + k] name (row indices of mrow); one
     loop for each k (no zero rows added). V16 int16 [C, N]; npar16 int16 [3, R, N], the
@@ -76,11 +79,11 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fi
     lanes' int16 sums are exact)."""
     width = mrow.dtype.bitwidth
     sig = nbtypes.UniTuple(nbtypes.int64, 3)(V16, npar16, wb, mrow, c, srt, p, e, k, hi,
-                                             fmask, fired)
+                                             fmask, fired, sub)
 
     def codegen(context, builder, signature, args):
         tys = signature.args
-        V16_, npar_, wb_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_, fired_ = args
+        V16_, npar_, wb_, mrow_, c_, srt_, p_, e_, k_, hi_, fmask_, fired_, sub_ = args
         wb_ty = tys[2]
         tys = tys[:2] + tys[3:]  # the other arguments' types, in order
         i16 = ir.IntType(16)
@@ -101,6 +104,13 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fi
             context, builder, V16_).shape)[1]
         blocks = builder.lshr(n, ir.Constant(intp, LANES.bit_length() - 1))
         top = _splat(builder, builder.trunc(hi_, i16), vty)
+        subtract = builder.icmp_unsigned("!=", builder.zext(sub_, i64), ir.Constant(i64, 0))
+        subtract = builder.shuffle_vector(
+            builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(1), LANES),
+                                               ir.Undefined),
+                                   subtract, ir.Constant(ir.IntType(32), 0)),
+            ir.Constant(ir.VectorType(ir.IntType(1), LANES), ir.Undefined),
+            ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
         vmax = cgutils.alloca_once_value(builder, ir.Constant(vty, [-32768] * LANES))
         vmin = cgutils.alloca_once_value(builder, ir.Constant(vty, [32767] * LANES))
         fired = cgutils.alloca_once_value(builder, ir.Constant(i16, 0))
@@ -131,10 +141,12 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fi
                 v = builder.select(builder.icmp_signed("<", v, top), v, top)
                 floor = _vload(builder, par[2], off, 16)
                 v = builder.select(builder.icmp_signed(">", v, floor), v, floor)
+                thr = _vload(builder, par[1], off, 16)
+                ge = builder.icmp_signed(">=", v, thr)
+                bits = builder.bitcast(ge, i16)
+                v = builder.select(builder.and_(ge, subtract), builder.sub(v, thr), v)
                 builder.store(v, builder.bitcast(builder.gep(v_row, [off]), vty.as_pointer()),
                               align=1)
-                ge = builder.icmp_signed(">=", v, _vload(builder, par[1], off, 16))
-                bits = builder.bitcast(ge, i16)
                 if COMPRESS:  # the firing lanes' neuron indices, packed, at fired[c, nf]
                     idx = builder.add(_splat(builder, builder.trunc(off, i16), vty), lanes)
                     packed = builder.call(compress, [idx, ge, ir.Constant(vty, None)])

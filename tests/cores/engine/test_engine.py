@@ -242,16 +242,19 @@ def test_property_fast_path_equals_general_kernels(seed, cores, axons, neurons, 
                 engine.run_prepared(general, ticks, inp, **kw))
 
 
+@pytest.mark.parametrize("narrow", [False, True])
 @pytest.mark.parametrize("mode", [0, 1, 2])
-def test_fast_path_core_wide_reset_mode_equals_general_kernels(mode):
+def test_fast_path_core_wide_reset_mode_equals_general_kernels(mode, narrow):
     # every neuron of a core shares the reset mode: the fast path resets without reading
-    # route words or (modes 1 and 2) reset values
-    p = random_test_program(11, 3, 8, 16, 0.6)
+    # route words or (modes 1 and 2) reset values; narrow (int16) cores reset by
+    # subtraction inside the vector pass, and mode 2 needs no reset there
+    p = random_test_program(11, 3, 8, 16, 0.6, extreme=not narrow)
     p.reset_mode[:] = mode
     p.reset_value[:] = 3
     inp = random_test_inputs(11, p, 40)
     fast = engine.prepare(p, inputs=inp)
     assert fast.rt is not None and (fast.cmode == mode).all()
+    assert fast.wbound.shape[0] == (p.n_cores if narrow else 0)
     general = engine.prepare(p, inputs=inp, options=engine.EngineOptions(path="general"))
     kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
     assert_same(engine.run_prepared(fast, 40, inp, **kw),
