@@ -108,7 +108,9 @@ def engine_full(p, ticks: int, repeats: int, threads: int) -> tuple[np.ndarray, 
     from snn.cores import engine
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    prep = engine.prepare(p)
+    # threads > 1: the single-frame thread pool even below its default size (64 cores run
+    # serially by default: POOL_MIN_CORES), so that the row measures it
+    prep = engine.prepare(p, options=engine.EngineOptions(threads=threads, par_min_cores=1))
     engine.run_prepared(prep, 5, record="full")  # compile
     best, rec, sops = np.inf, None, 0
     start, n = time.perf_counter(), 0
@@ -140,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         for threads in (1, 2):
             rec, wall, sops = engine_full(p, args.ticks, args.repeats, threads)
             ref = rec if ref is None else ref
-            rows.append(dict(round=rnd, who="engine", variant=f"record full, {threads} thread(s)",
+            rows.append(dict(round=rnd, who="engine", variant=f"record full, {threads} thread(s)"
+                             + (" (thread pool)" if threads > 1 else ""),
                              wall_s=wall, sops=sops, spikes_equal=bool(np.array_equal(rec, ref))))
         for dtype, th in variants:
             rec, wall, build = lean_brian2(p, args.ticks, dtype=dtype, threads=th,

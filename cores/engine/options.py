@@ -11,10 +11,11 @@ from snn.errors import ConfigError
 
 PATHS = ("auto", "fast", "general")
 # single-frame threading from this many cores: the fast path's pool hands ticks over
-# through atomics (2 threads: 1.45x at 64 cores, ad hoc on 2 CPUs; at 32 the machine's noise
-# hid any gain); a barrier per tick (prange over chunks) costs microseconds a tick and pays
-# only from about 256 cores
-POOL_MIN_CORES = 64
+# through atomics, a few microseconds a tick; with the serial tick at ~9 us for 64 cores
+# (2026-12-07) two threads gave 0.55-1.0x there, 0.9-1.1x at 128 and 1.27-1.33x at 256
+# cores (ad hoc, 2 CPUs, fresh processes); a barrier per tick (prange over chunks) costs
+# microseconds a tick and pays only from about 256 cores
+POOL_MIN_CORES = 256
 BARRIER_MIN_CORES = 256
 
 
@@ -32,8 +33,8 @@ class EngineOptions:
     chunks: route chunks of one frame on several threads (None: one per thread; more than
     the running threads is allowed).
     par_min_cores: a single frame runs on several threads only from this many cores (below,
-    one tick's work is too small to pay for the threads' hand-over per tick); None: 64
-    for the fast path's thread pool (``POOL_MIN_CORES``), 256 where a tick ends in a
+    one tick's work is too small to pay for the threads' hand-over per tick); None: 256
+    for the fast path's thread pool (``POOL_MIN_CORES``) and where a tick ends in a
     barrier (the general kernels, membrane probes: ``BARRIER_MIN_CORES``).
     """
 
