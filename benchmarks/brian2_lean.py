@@ -108,8 +108,8 @@ def engine_full(p, ticks: int, repeats: int, threads: int) -> tuple[np.ndarray, 
     from snn.cores import engine
 
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    # threads > 1: the single-frame thread pool even below its default size (64 cores run
-    # serially by default: POOL_MIN_CORES), so that the row measures it
+    # threads > 1: the single-frame thread pool whatever the network's size (its default
+    # starts at POOL_MIN_CORES cores), so that the row measures it
     prep = engine.prepare(p, options=engine.EngineOptions(threads=threads, par_min_cores=1))
     engine.run_prepared(prep, 5, record="full")  # compile
     best, rec, sops = np.inf, None, 0

@@ -11,10 +11,12 @@ Same tick semantics and counters as ``_kernels`` (no stochastic synapse, leak or
   mesh hops; otherwise hops and chip crossings come from the cores' mesh positions
   ``pos[c] = (x, y, chip x, chip y)`` (one word per spike: a separate hop word would
   double the bytes a spike reads from memory).
-* Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot (a
-  sequential write) and adds its SOPs to that slot's count; no per-destination bucket is
-  touched. At the start of a tick each chunk frees its lists of the last slot, then
-  counting-sorts the entries of this slot that target its cores (the scratch stays in
+* Sending a spike appends ``tg`` to its sending chunk's flat list of the delay slot and
+  the target core's route chunk (a sequential write; one list a slot with one chunk) and
+  adds its SOPs to that slot's count; no per-core bucket is touched. At the start of a tick
+  each chunk frees its lists of the last slot, then counting-sorts the entries of every
+  chunk's list of this slot for its cores (a chunk reads only the entries it needs, so
+  the sort's work divides among the threads; the scratch stays in
   cache; on the way it marks the axons seen, counting collisions, and prefetches the weight
   rows of its first PREFETCH_AHEAD entries), then runs its cores in order: the rows beyond a
   core's last four are added four at a time (one load and store of V per four rows), the
@@ -120,7 +122,7 @@ FastProgram = namedtuple("FastProgram", "mrow nsyn npar rval zleak vmax rt outid
 # (cmode: int8 [C], the reset mode every neuron of the core has, -1 where they differ)
 # a frame's scratch (_frame_state)
 FrameState = namedtuple("FrameState", "flat fn sopdue st srt seenb fired nfired flag8 fmask "
-                                      "quiet acc outp V16 vb")
+                                      "quiet acc outp V16 vb dest")
 NARROW_MAX = 32766  # a narrow membrane stays <= this: an int16 threshold of 32767 never fires
 PREFETCH_AHEAD = 16
 # a core's neuron pass prefetches the rows of the core CORE_AHEAD ahead where the program
@@ -216,11 +218,12 @@ def _reset_fired(c, nf, fired, cmode, rt, rval, thr, trow, flo, frow, V):
 
 
 @njit(inline="always")
-def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn, sopdue,
-                acc, pc, rec, rn):
+def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn, dest,
+                sopdue, acc, pc, rec, rn):
     """Send the nf spikes of core c: readouts, counters, and each spike appended to chunk
-    p's list of its due slot; with a record (rn >= 0), each spike also goes to rec[rn], as
-    far as rec has rows. Returns rn plus the spikes (rn < 0: unchanged)."""
+    p's list of its due slot for the chunk of its target core (dest); with a record (rn >=
+    0), each spike also goes to rec[rn], as far as rec has rows. Returns rn plus the
+    spikes (rn < 0: unchanged)."""
     hops = 0
     chips = 0
     sx = pos[c, 0]
@@ -228,6 +231,7 @@ def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn
     scx = pos[c, 2]
     scy = pos[c, 3]
     cap = rec.shape[0]
+    one = fn.shape[1] == SLOTS + PAD  # one chunk: one list a slot
     for i in range(nf):
         n = fired[c, i]  # unsigned: no negative-index wrap code
         if rn >= 0:
@@ -243,19 +247,21 @@ def _route_core(p, c, t, ash, nf, fired, rt, outidx, outp, counts, pos, flat, fn
             counts[c, n] += 1
         if w & F_TARGET:
             tg = rt_target(w)
+            tc = tg >> ash
             if w >= 0:  # on its chip, <= 127 hops: in the word
                 hops += rt_near_hops(w)
             else:
-                tc = tg >> ash
                 hops += abs(pos[tc, 0] - sx) + abs(pos[tc, 1] - sy)
                 chips += abs(pos[tc, 2] - scx) + abs(pos[tc, 3] - scy)
             # a spike due at T or later lands in a slot no tick before T reads (its
             # delay is < 16): neither integrated nor counted, like a dropped one
             ds = ring_slot(t + rt_delay(w))
+            sopdue[p, ds] += rt_synapses(w)
+            if not one:
+                ds += np.int64(dest[tc]) * SLOTS
             k = fn[p, ds]
             flat[p, ds, k] = tg
             fn[p, ds] = k + 1
-            sopdue[p, ds] += rt_synapses(w)
     acc[p, C_SPIKES] += nf
     acc[p, C_HOPS] += hops
     acc[p, C_CHIPS] += chips
@@ -442,7 +448,8 @@ def _prefetch_info(mrow, info, half, step):
 
 @njit(inline="always")
 def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, rowinfo):
-    """Counting sort of the slot's entries (all chunks' lists) that target cores c0..c1-1:
+    """Counting sort of the slot's entries that target cores c0..c1-1 (every chunk's list
+    of the slot for chunk p):
     afterwards core c's entries are srt[p, st[p, c - c0 - 1]:st[p, c - c0]] (0 for the first),
     each the index c * A + a of its row (of rowinfo).
     On the way, the weight rows of the first PREFETCH_AHEAD sorted entries are prefetched
@@ -451,13 +458,12 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
     already had one this tick)."""
     P = fn.shape[0]
     nc = c1 - c0
+    li = p * SLOTS + slot  # each chunk's list of the slot for chunk p's cores
     for i in range(nc + 1):
         st[p, i] = 0
     for q in range(P):
-        for e in range(fn[q, slot]):
-            c = np.int64(flat[q, slot, e]) >> ash
-            if c0 <= c < c1:
-                st[p, c - c0 + 1] += 1
+        for e in range(fn[q, li]):
+            st[p, (np.int64(flat[q, li, e]) >> ash) - c0 + 1] += 1
     for i in range(nc):
         st[p, i + 1] += st[p, i]
     amask = np.int64((1 << ash) - 1)
@@ -466,25 +472,24 @@ def _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow, pstep, r
     coll = 0
     mark = seenb.shape[0] > 0
     for q in range(P):
-        for e in range(fn[q, slot]):
-            g = flat[q, slot, e]
+        for e in range(fn[q, li]):
+            g = flat[q, li, e]
             c = np.int64(g) >> ash
-            if c0 <= c < c1:
-                k = st[p, c - c0]
-                a = np.int64(g) & amask
-                r = c * A + a  # the entry's weight row
-                srt[p, k] = r
-                st[p, c - c0] = k + 1
-                if k < PREFETCH_AHEAD:
-                    if ident:
-                        _prefetch_row(mrow, r, pstep)
-                    else:
-                        _prefetch_info(mrow, rowinfo[r], half, pstep)
-                if mark:
-                    bit = np.uint64(1) << np.uint64(a & 63)
-                    if seenb[c, a >> 6] & bit:
-                        coll += 1
-                    seenb[c, a >> 6] |= bit
+            k = st[p, c - c0]
+            a = np.int64(g) & amask
+            r = c * A + a  # the entry's weight row
+            srt[p, k] = r
+            st[p, c - c0] = k + 1
+            if k < PREFETCH_AHEAD:
+                if ident:
+                    _prefetch_row(mrow, r, pstep)
+                else:
+                    _prefetch_info(mrow, rowinfo[r], half, pstep)
+            if mark:
+                bit = np.uint64(1) << np.uint64(a & 63)
+                if seenb[c, a >> 6] & bit:
+                    coll += 1
+                seenb[c, a >> 6] |= bit
     # st[p, i] is now the end of core c0 + i's entries
     return coll
 
@@ -556,6 +561,7 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
     cmode = prog.cmode
     flat = state.flat
     fn = state.fn
+    dest = state.dest
     sopdue = state.sopdue
     st = state.st
     srt = state.srt
@@ -582,7 +588,8 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
         prev = ring_slot(t - 1)
         acc[p, C_SOPS] += sopdue[p, prev]
         sopdue[p, prev] = 0
-        fn[p, prev] = 0
+        for d in range(bounds.shape[0] - 1):
+            fn[p, d * SLOTS + prev] = 0
     acc[p, C_COLL] += _sort_slot(p, slot, c0, c1, A, ash, flat, fn, st, srt, seenb, mrow,
                                   pstep, nsyn)
     etot = st[p, c1 - c0 - 1] if c1 > c0 else 0  # the chunk's entries this tick
@@ -682,11 +689,11 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
             prefetch(rt, c, np.int64(fired[c, i]))
         if pend >= 0:
             rn = _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts,
-                             pos, flat, fn, sopdue, acc, pc, rec, rn)
+                             pos, flat, fn, dest, sopdue, acc, pc, rec, rn)
         pend = c
     if pend >= 0:
         rn = _route_core(p, pend, t, ash, nfired[pend], fired, rt, outidx, outp, counts, pos,
-                         flat, fn, sopdue, acc, pc, rec, rn)
+                         flat, fn, dest, sopdue, acc, pc, rec, rn)
     return rn
 
 
@@ -699,15 +706,17 @@ fast_chunk_tick = njit(cache=True, _nrt=False)(_renamed(_chunk_tick_py, "fast_ch
 
 
 @njit(inline="always")
-def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, sopdue, counters):
+def _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn, dest, sopdue,
+                counters):
     """External inputs due at t (from index ip on) join chunk 0's list of slot t; returns
     the index of the first input not yet due."""
     slot = ring_slot(t)
     while ip < in_tick.shape[0] and in_tick[ip] == t:
         g = (np.int64(in_core[ip]) << ash) | np.int64(in_axon[ip])
-        k = fn[0, slot]
-        flat[0, slot, k] = g
-        fn[0, slot] = k + 1
+        li = np.int64(dest[np.int64(in_core[ip])]) * SLOTS + slot
+        k = fn[0, li]
+        flat[0, li, k] = g
+        fn[0, li] = k + 1
         sopdue[0, slot] += row_synapses(nsyn[np.int64(in_core[ip]) * A + np.int64(in_axon[ip])])
         counters[C_INPUTS] += 1
         ip += 1
@@ -785,8 +794,13 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
         widest = max(widest, bounds[q + 1] - bounds[q])
     # rows a thread writes are padded by 64 bytes (PAD int64) so that no cache line is
     # written by two threads (route chunks run on different threads)
-    flat = np.empty((P, SLOTS, capmax), np.int32)
-    fn = np.zeros((P, SLOTS + PAD), np.int64)
+    # list d * SLOTS + s of chunk q: its spikes due in slot s to the cores of chunk d
+    flat = np.empty((P, P * SLOTS, capmax), np.int32)
+    fn = np.zeros((P, P * SLOTS + PAD), np.int64)
+    dest = np.empty(C, np.int32)  # the route chunk holding each core
+    for q in range(P):
+        for c in range(bounds[q], bounds[q + 1]):
+            dest[c] = q
     sopdue = np.zeros((P, SLOTS + PAD), np.int64)
     st = np.zeros((P, widest + 1 + PAD), np.int64)
     srt = np.empty((P, max(total, 1) + 2 * PAD), np.int32)
@@ -818,7 +832,7 @@ def _frame_state(bounds, A, V, cap, n_out, wb, may_collide):
                 vb[c, VB_HI] = hi
                 vb[c, VB_LO] = lo
     return FrameState(flat, fn, sopdue, st, srt, seenb, fired, nfired, flag8, fmask, quiet, acc,
-                      outp, V16, vb)
+                      outp, V16, vb, dest)
 
 
 def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, in_core,
@@ -828,7 +842,7 @@ def _frame_tick_py(t, ip, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
     first input not yet due, the record's length with this tick's spikes: beyond rec's
     rows, the caller grows rec and records the tick again). Allocates nothing."""
     ip = _add_inputs(t, ip, A, ash, in_tick, in_core, in_axon, prog.nsyn, state.flat,
-                     state.fn, state.sopdue, counters)
+                     state.fn, state.dest, state.sopdue, counters)
     P = bounds.shape[0] - 1
     if P == 1:  # one chunk: it writes its spikes into the record as it sends them
         n = fast_chunk_tick(0, t, ring_slot(t), bounds, A, ash, V, prog, state, counts, pc,
@@ -905,8 +919,16 @@ frame_tick = _serial_tick  # the tick _fast_frame_py runs (its parallel build: _
 fast_frame_serial = njit(cache=True)(_renamed(_fast_frame_py, "fast_frame_serial"))
 
 
-SPINS_BEFORE_YIELD = 2000  # a waiting thread spins this often, then yields the CPU
-STEAL_AFTER = 512  # after this many, every 64 spins, it looks for unclaimed chunks
+# A waiting thread spins on plain loads and pauses (cpu_relax) once every RELAX_EVERY
+# spins: a pause each spin made the pool of a 64-core frame twice as slow as one thread in
+# most fresh processes (15-16 ms against 8.7 ms; none of 6 without the pauses, ad hoc):
+# most likely KVM's pause-loop exiting: a tight pause loop lets the host take the spinning
+# virtual CPU away, and the thread is not running when the next tick opens. Here a spin takes
+# ~1.5 ns and a round of RELAX_EVERY spins and one pause ~0.12 us (ad hoc).
+RELAX_EVERY = 64
+SPINS_BEFORE_YIELD = 400 * RELAX_EVERY  # (~50 us) then it also yields the CPU (sched_yield)
+STEAL_AFTER = 100 * RELAX_EVERY  # (~12 us) then, every RELAX_EVERY spins, it looks for
+# chunks of the open tick that no thread has claimed
 
 
 @njit(inline="always")
@@ -940,7 +962,8 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
         spins = 0
         while atomic_load(sync, 0) < t:
             spins += 1
-            cpu_relax()
+            if spins % RELAX_EVERY == 0:
+                cpu_relax()
             if spins > SPINS_BEFORE_YIELD:
                 yield_cpu()
         t = atomic_load(sync, 0)
@@ -956,8 +979,9 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                 spins = 0
                 while atomic_load(sync, 0) == t:
                     spins += 1
-                    cpu_relax()
-                    if spins >= STEAL_AFTER and spins % 64 == 0:
+                    if spins % RELAX_EVERY == 0:
+                        cpu_relax()
+                    if spins >= STEAL_AFTER and spins % RELAX_EVERY == 0:
                         for q in range(P):
                             if atomic_load(claim, t * P + q) == 0:
                                 k = q
@@ -981,7 +1005,8 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                         sync[3] = _record_offsets(acc, sync[3], roff)
                     if t + 1 < T:
                         sync[1] = _add_inputs(t + 1, sync[1], A, ash, in_tick, in_core,
-                                              in_axon, nsyn, flat, fn, sopdue, counters)
+                                              in_axon, nsyn, flat, fn, state.dest, sopdue,
+                                              counters)
                     atomic_store(sync, 0, t + 1)
                     break
         t += 1
@@ -1030,7 +1055,7 @@ def fast_frame_pool(T, bounds, A, ash, V, prog, may_collide, cap, in_tick, in_co
     claim = np.zeros(T * P + 1, np.int64)
     if T > 0:
         sync[1] = _add_inputs(0, 0, A, ash, in_tick, in_core, in_axon, nsyn, flat, fn,
-                              sopdue, counters)
+                              state.dest, sopdue, counters)
     # roff[0, k]: the record row where chunk k's spikes of the last closed tick go;
     # roff[1, k]: chunk k's spike count at that close (written by the closing thread only)
     roff = np.zeros((2, P), np.int64)

@@ -3,9 +3,10 @@
 ``atomic_add(a, i, v)`` returns the old ``a[i]``, ``atomic_load(a, i)`` and
 ``atomic_store(a, i, v)`` read and write ``a[i]`` (int64 arrays), all sequentially
 consistent: the writes a thread made before an atomic are seen by a thread that reads the
-value it left. A waiting thread calls ``cpu_relax()`` in its spin loop (x86 ``pause``: the
-spinning thread leaves the core's resources to a sibling hardware thread) and, after a
-while, ``yield_cpu()`` (sched_yield) to give the CPU away.
+value it left. A waiting thread calls ``cpu_relax()`` now and then in its spin loop (x86
+``pause``: the spinning thread leaves the core's resources to a sibling hardware thread;
+not every spin: see ``_fastpath.RELAX_EVERY``) and, after a while, ``yield_cpu()``
+(sched_yield) to give the CPU away.
 """
 
 from __future__ import annotations

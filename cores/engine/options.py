@@ -11,11 +11,11 @@ from snn.errors import ConfigError
 
 PATHS = ("auto", "fast", "general")
 # single-frame threading from this many cores: the fast path's pool hands ticks over
-# through atomics, a few microseconds a tick; with the serial tick at ~9 us for 64 cores
-# (2026-12-07) two threads gave 0.55-1.0x there, 0.9-1.1x at 128 and 1.27-1.33x at 256
-# cores (ad hoc, 2 CPUs, fresh processes); a barrier per tick (prange over chunks) costs
-# microseconds a tick and pays only from about 256 cores
-POOL_MIN_CORES = 256
+# through atomics; 2 threads against 1 (2026-12-07, per-destination spike lists, spinning
+# without a pause each spin; ad hoc, 2 CPUs): 1.13x at 16 cores, 1.38x at 32, 1.57x at 64,
+# 1.70x at 128, 2.18x at 256; a barrier per tick (prange over chunks) costs microseconds a
+# tick and pays only from about 256 cores
+POOL_MIN_CORES = 32
 BARRIER_MIN_CORES = 256
 
 
@@ -33,8 +33,8 @@ class EngineOptions:
     chunks: route chunks of one frame on several threads (None: one per thread; more than
     the running threads is allowed).
     par_min_cores: a single frame runs on several threads only from this many cores (below,
-    one tick's work is too small to pay for the threads' hand-over per tick); None: 256
-    for the fast path's thread pool (``POOL_MIN_CORES``) and where a tick ends in a
+    one tick's work is too small to pay for the threads' hand-over per tick); None: 32
+    for the fast path's thread pool (``POOL_MIN_CORES``), 256 where a tick ends in a
     barrier (the general kernels, membrane probes: ``BARRIER_MIN_CORES``).
     """
 

@@ -729,10 +729,10 @@ def test_engine_options_are_checked_and_fast_is_refused_where_it_cannot_run():
     assert engine.frame_chunks(300, engine.EngineOptions(threads=1)) == 1
     assert engine.frame_chunks(300, engine.EngineOptions(threads=4)) == 4
     assert engine.frame_chunks(300, engine.EngineOptions(threads=4, chunks=7)) == 7
-    # the pool and kernels with a barrier per tick from 256 cores, unless told
-    assert engine.frame_chunks(256, engine.EngineOptions(threads=4)) == 4
-    assert engine.frame_chunks(100, engine.EngineOptions(threads=4)) == 1
-    assert engine.frame_chunks(100, engine.EngineOptions(threads=4, par_min_cores=64)) == 4
+    # the pool from 32 cores, kernels with a barrier per tick from 256, unless told
+    assert engine.frame_chunks(100, engine.EngineOptions(threads=4)) == 4
+    assert engine.frame_chunks(20, engine.EngineOptions(threads=4)) == 1
+    assert engine.frame_chunks(20, engine.EngineOptions(threads=4, par_min_cores=16)) == 4
     assert engine.frame_chunks(100, engine.EngineOptions(threads=4), barrier=True) == 1
     assert engine.frame_chunks(300, engine.EngineOptions(threads=4), barrier=True) == 4
     assert engine.frame_chunks(8, engine.EngineOptions(threads=2, par_min_cores=8),
