@@ -148,14 +148,14 @@ def _append_set_bits(c, nf, base, x, fired):
 
 
 @njit(inline="always")
-def _fired_list(c, p, top, flag8, fired):
+def _fired_list(c, p, top, flag8, fired, N):
     """The neurons of core c whose flag byte is set (top >= 0: some is) into fired[c], in
     neuron order; returns their number. The flags of 64 neurons become one bit mask (a
     vector compare), its set bits are found with cttz (the flag row is padded by >= 64
     zero bytes, so the last mask may read past N)."""
     nf = 0
     if top >= 0:
-        for g in range(0, flag8.shape[1] - 64, 64):
+        for g in range(0, N, 64):
             nf = _append_set_bits(c, nf, g, nonzero_mask64(flag8, p, g), fired)
     return nf
 
@@ -176,7 +176,7 @@ def _neuron_pass(c, p, V, npar, vmax, mrow, r0, r1, r2, r3, flag8, fired):
         d = np.int32(v - np.int32(npar[c, NP_THRESHOLD, n]))
         flag8[p, n] = np.uint8(d >= 0)
         top = max(top, d)
-    return _fired_list(c, p, top, flag8, fired)
+    return _fired_list(c, p, top, flag8, fired, N)
 
 
 @njit(inline="always")
@@ -671,14 +671,14 @@ def _chunk_tick_py(p, t, slot, bounds, A, ash, V, prog, state, counts, pc, rec, 
         nfired[c] = nf
         if nf == 0:
             continue
-        if narrow and (sub or cmode[c] == 2):
-            pass  # reset by subtraction in the pass; mode 2 keeps V (floored by the pass)
-        elif narrow:  # (parameters cached by the pass)
-            lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval,
-                                  npar16[NP_THRESHOLD], wb[c, WB_THRESHOLD_ROW],
-                                  npar16[NP_FLOOR], wb[c, WB_FLOOR_ROW], V16)
-            vb[c, VB_HI] = max(vb[c, VB_HI], hi)
-            vb[c, VB_LO] = min(vb[c, VB_LO], lo)
+        if narrow:
+            # by subtraction the pass has reset; mode 2 keeps V (floored by the pass)
+            if not (sub or cmode[c] == 2):  # (parameters cached by the pass)
+                lo, hi = _reset_fired(c, nf, fired, cmode[c], rt, rval,
+                                      npar16[NP_THRESHOLD], wb[c, WB_THRESHOLD_ROW],
+                                      npar16[NP_FLOOR], wb[c, WB_FLOOR_ROW], V16)
+                vb[c, VB_HI] = max(vb[c, VB_HI], hi)
+                vb[c, VB_LO] = min(vb[c, VB_LO], lo)
         else:
             _reset_fired(c, nf, fired, cmode[c], rt, rval, npar[:, NP_THRESHOLD], c,
                          npar[:, NP_FLOOR], c, V)
@@ -932,6 +932,18 @@ STEAL_AFTER = 100 * RELAX_EVERY  # (~12 us) then, every RELAX_EVERY spins, it lo
 
 
 @njit(inline="always")
+def _spin(spins):
+    """One spin of a waiting thread: a pause once every RELAX_EVERY spins, the CPU given
+    away (sched_yield) after SPINS_BEFORE_YIELD; returns the spins so far."""
+    spins += 1
+    if spins % RELAX_EVERY == 0:
+        cpu_relax()
+    if spins > SPINS_BEFORE_YIELD:
+        yield_cpu()
+    return spins
+
+
+@njit(inline="always")
 def _claim(claim, t, P, k):
     """Claim chunk k of tick t: True for the one thread that gets it."""
     i = t * P + k
@@ -961,11 +973,7 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
     while True:
         spins = 0
         while atomic_load(sync, 0) < t:
-            spins += 1
-            if spins % RELAX_EVERY == 0:
-                cpu_relax()
-            if spins > SPINS_BEFORE_YIELD:
-                yield_cpu()
+            spins = _spin(spins)
         t = atomic_load(sync, 0)
         if t >= T:
             return
@@ -978,9 +986,7 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                 k = -1
                 spins = 0
                 while atomic_load(sync, 0) == t:
-                    spins += 1
-                    if spins % RELAX_EVERY == 0:
-                        cpu_relax()
+                    spins = _spin(spins)
                     if spins >= STEAL_AFTER and spins % RELAX_EVERY == 0:
                         for q in range(P):
                             if atomic_load(claim, t * P + q) == 0:
@@ -988,8 +994,6 @@ def _pool_worker(w, W, T, bounds, A, ash, V, prog, state, counts, pc, in_tick, i
                                 break
                         if k >= 0:
                             break
-                    if spins > SPINS_BEFORE_YIELD:
-                        yield_cpu()
                 if k < 0:
                     break
             if _claim(claim, t, P, k):

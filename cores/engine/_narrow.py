@@ -34,7 +34,7 @@ def _vload(builder, base, offset, width):
 
 
 def _splat(builder, value, vty):
-    """A vector of vty with every lane value (an i16)."""
+    """A vector of vty (LANES lanes) with every lane value (of vty's element type)."""
     vec = ir.Constant(vty, ir.Undefined)
     vec = builder.insert_element(vec, value, ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(vec, vec, ir.Constant(ir.VectorType(ir.IntType(32), LANES),
@@ -104,26 +104,22 @@ def narrow_pass(typingctx, V16, npar16, wb, mrow, c, srt, p, e, k, hi, fmask, fi
             context, builder, V16_).shape)[1]
         blocks = builder.lshr(n, ir.Constant(intp, LANES.bit_length() - 1))
         top = _splat(builder, builder.trunc(hi_, i16), vty)
-        subtract = builder.icmp_unsigned("!=", builder.zext(sub_, i64), ir.Constant(i64, 0))
-        subtract = builder.shuffle_vector(
-            builder.insert_element(ir.Constant(ir.VectorType(ir.IntType(1), LANES),
-                                               ir.Undefined),
-                                   subtract, ir.Constant(ir.IntType(32), 0)),
-            ir.Constant(ir.VectorType(ir.IntType(1), LANES), ir.Undefined),
-            ir.Constant(ir.VectorType(ir.IntType(32), LANES), None))
+        subtract = _splat(builder, builder.icmp_unsigned("!=", sub_, ir.Constant(sub_.type, 0)),
+                          ir.VectorType(ir.IntType(1), LANES))
         vmax = cgutils.alloca_once_value(builder, ir.Constant(vty, [-32768] * LANES))
         vmin = cgutils.alloca_once_value(builder, ir.Constant(vty, [32767] * LANES))
         fired = cgutils.alloca_once_value(builder, ir.Constant(i16, 0))
-        nf = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
-        out = builder.bitcast(item_pointer(context, builder, tys[10], fired_, [c_]),
-                              i16.as_pointer())
-        lanes = ir.Constant(vty, list(range(LANES)))
-        compress = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vty, [vty, ir.VectorType(ir.IntType(1), LANES),
-                                                  vty]),
-            f"llvm.experimental.vector.compress.v{LANES}i16")
-        popcount = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i16, [i16]),
-                                                  "llvm.ctpop.i16")
+        if COMPRESS:  # the fired list's end, where it starts, and the intrinsics writing it
+            nf = cgutils.alloca_once_value(builder, ir.Constant(i64, 0))
+            out = builder.bitcast(item_pointer(context, builder, tys[10], fired_, [c_]),
+                                  i16.as_pointer())
+            lanes = ir.Constant(vty, list(range(LANES)))
+            compress = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, ir.VectorType(ir.IntType(1), LANES),
+                                                      vty]),
+                f"llvm.experimental.vector.compress.v{LANES}i16")
+            popcount = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(i16, [i16]), "llvm.ctpop.i16")
 
         def row_pointer(i):
             """Pointer to the weight row of sorted entry e + i."""

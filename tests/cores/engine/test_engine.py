@@ -17,7 +17,7 @@ from random_test_programs import random_test_inputs, random_test_program
 
 from snn.cores import engine
 from snn.cores.engine import InputSpikes, _fastpath, api, run
-from snn.cores.engine._layout import NP_THRESHOLD, WB_COLUMNS, WB_LEAK_ROW
+from snn.cores.engine._layout import NP_THRESHOLD, WB_COLUMNS, WB_LEAK_ROW, WB_NARROW
 from snn.cores.hardware.spec import CoreSpec
 from snn.cores.program import CoreProgram
 from snn.errors import ConfigError
@@ -255,6 +255,8 @@ def test_fast_path_core_wide_reset_mode_equals_general_kernels(mode, narrow):
     fast = engine.prepare(p, inputs=inp)
     assert fast.rt is not None and (fast.cmode == mode).all()
     assert fast.wbound.shape[0] == (p.n_cores if narrow else 0)
+    if narrow:  # every core may keep an int16 membrane: the pass resets (mode 1)
+        assert (fast.wbound[:, WB_NARROW] == 1).all()
     general = engine.prepare(p, inputs=inp, options=engine.EngineOptions(path="general"))
     kw = dict(record="full", per_core=True, per_tick=True, return_potential=True)
     assert_same(engine.run_prepared(fast, 40, inp, **kw),
